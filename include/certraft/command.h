@@ -1,0 +1,118 @@
+/*
+ * command.h - the commands that travel through the raft log, and their
+ * msgpack codec.
+ *
+ * A command is everything apply() needs to change the state
+ * deterministically: what to do, who asked (the caller's thumbprint, and
+ * the caller's certificate when it is not registered by thumbprint), and
+ * the leader's clock at proposal time (so that validity checks give the
+ * same answer on every node). Each command is a msgpack map keyed by short
+ * strings, so fields can be added without breaking old logs; unknown keys
+ * are ignored, missing required ones are an error.
+ */
+#ifndef CERTRAFT_COMMAND_H
+#define CERTRAFT_COMMAND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <certraft/error.h>
+#include <certraft/types.h>
+#include <certraft/x509.h>
+
+enum cr_command_type {
+    CR_CMD_BOOTSTRAP = 1, /* first entry: cluster certificate + first admin */
+    CR_CMD_CERT_PUT,      /* upload or register a certificate (collection) */
+    CR_CMD_CERT_DELETE,   /* delete an entry and its collection */
+    CR_CMD_CERT_EDIT,     /* Name, clearance, permissions, Disabled */
+    CR_CMD_DB_PUT,        /* create a database */
+    CR_CMD_DB_DELETE,     /* delete a database and its documents */
+    CR_CMD_DOC_PUT,       /* put a JSON document */
+    CR_CMD_DOC_DELETE,    /* delete a document */
+    CR_CMD_NODE_PENDING,  /* an admin allowed a node to join */
+    CR_CMD_NODE_JOINED,   /* the node joined; its join certificate expires */
+    CR_CMD_NODE_REMOVED,  /* a node left the configuration */
+    CR_CMD_TYPE_MAX
+};
+
+const char *cr_command_type_name(enum cr_command_type type); /* "CertPut" */
+
+struct cr_command {
+    enum cr_command_type type;
+    char caller[CR_THUMBPRINT_LEN + 1]; /* "" for the system (bootstrap) */
+    struct cr_der caller_der;           /* optional: caller's certificate */
+    int64_t time_ms;                    /* leader's wall clock, unix ms */
+
+    union {
+        struct {
+            struct cr_der cluster_cert; /* public DER of the cluster cert */
+            struct cr_der admin_cert;   /* first ClusterAdmin client cert */
+            char *admin_name;
+        } bootstrap;
+
+        struct {
+            char *name;
+            enum cr_clearance clearance;
+            struct cr_permission *perms;
+            size_t n_perms;
+            struct cr_der_list certs; /* [0] primary, then secondaries */
+        } cert_put;
+
+        struct {
+            char thumbprint[CR_THUMBPRINT_LEN + 1];
+        } cert_delete;
+
+        struct {
+            char thumbprint[CR_THUMBPRINT_LEN + 1];
+            char *name;                  /* NULL: unchanged */
+            bool set_clearance;
+            enum cr_clearance clearance;
+            bool set_perms;
+            struct cr_permission *perms;
+            size_t n_perms;
+            int disabled;                /* -1 unchanged, 0, 1 */
+        } cert_edit;
+
+        struct {
+            char *name;
+        } db;
+
+        struct {
+            char *db;
+            char *id;
+            char *json; /* NULL for CR_CMD_DOC_DELETE */
+            size_t json_len;
+        } doc;
+
+        struct {
+            uint64_t id;
+            char *raft_address; /* "host:port" */
+            char *api_url;      /* "https://host:port" */
+            char join_thumbprint[CR_THUMBPRINT_LEN + 1];
+        } node;
+    } u;
+};
+
+/* A growable byte buffer; encode appends to it. */
+struct cr_buf {
+    unsigned char *data;
+    size_t len;
+    size_t cap;
+};
+void cr_buf_free(struct cr_buf *buf);
+
+enum cr_status cr_command_encode(const struct cr_command *cmd,
+                                 struct cr_buf *out, struct cr_error *err);
+
+/* Decode @len bytes. On failure nothing needs freeing and @err says which
+ * field was wrong. Truncated input, trailing garbage, wrong types, unknown
+ * command types and out-of-range enums are all CR_EINVAL. */
+enum cr_status cr_command_decode(const void *data, size_t len,
+                                 struct cr_command *out,
+                                 struct cr_error *err);
+
+/* Frees what the command owns (not the struct itself). */
+void cr_command_free(struct cr_command *cmd);
+
+#endif /* CERTRAFT_COMMAND_H */

@@ -1,0 +1,367 @@
+/*
+ * api.c - routing and authentication for every HTTPS request, and the
+ * shared plumbing handlers use to answer, propose and forward.
+ *
+ * Order for each request: find the route (404/405), authenticate the
+ * client certificate against the local registry (401/403), check the
+ * route's minimum clearance (403), then either run the handler here or
+ * forward to the leader: writes always run on the leader (apply() decides
+ * for real), reads run locally unless ?consistency=linearizable.
+ *
+ * A request forwarded by another node carries the original caller's
+ * certificate in a header; it is believed only when the connection itself
+ * is authenticated as a cluster node.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <certraft/x509.h>
+
+#include "api.h"
+#include "forward.h"
+
+static const struct cr_route routes[] = {
+    {"GET", "/certificates/whoami", CR_CLEARANCE_NONE, 0, cr_api_whoami,
+     "whoami"},
+    {"GET", "/admin/certificates", CR_CLEARANCE_OPERATOR, 0,
+     cr_api_certs_list, "certs_list"},
+    {"PUT", "/admin/certificates", CR_CLEARANCE_OPERATOR, CR_ROUTE_WRITE,
+     cr_api_certs_put, "certs_put"},
+    {"DELETE", "/admin/certificates", CR_CLEARANCE_OPERATOR, CR_ROUTE_WRITE,
+     cr_api_certs_delete, "certs_delete"},
+    {"GET", "/cluster/topology", CR_CLEARANCE_NONE, 0,
+     cr_api_cluster_topology, "topology"},
+    {"PUT", "/admin/cluster/node", CR_CLEARANCE_CLUSTER_ADMIN,
+     CR_ROUTE_WRITE, cr_api_cluster_node_put, "node_put"},
+    {"DELETE", "/admin/cluster/node", CR_CLEARANCE_CLUSTER_ADMIN,
+     CR_ROUTE_WRITE, cr_api_cluster_node_delete, "node_delete"},
+    {"POST", "/admin/cluster/transfer-leadership",
+     CR_CLEARANCE_CLUSTER_ADMIN, CR_ROUTE_LEADER, cr_api_cluster_transfer,
+     "transfer"},
+    {"GET", "/cluster/join", CR_CLEARANCE_NONE, CR_ROUTE_JOINING,
+     cr_api_join_fetch, "join_fetch"},
+    {"POST", "/cluster/join", CR_CLEARANCE_NONE,
+     CR_ROUTE_JOINING | CR_ROUTE_LEADER, cr_api_join_ready, "join_ready"},
+};
+
+static void call_free(struct cr_api_call *call)
+{
+    if (call->ctx_free != NULL) {
+        call->ctx_free(call->ctx);
+    }
+    free(call->caller_der);
+    free(call);
+}
+
+void cr_api_reply_raw(struct cr_api_call *call, int status,
+                      const char *content_type, const char *extra_headers,
+                      const void *body, size_t len)
+{
+    cr_http_respond(call->req, status, content_type, extra_headers, body,
+                    len);
+    call_free(call);
+}
+
+void cr_api_reply_json(struct cr_api_call *call, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (text == NULL) {
+        cr_api_reply_raw(call, 500, "application/json", NULL,
+                         "{\"Error\":\"out of memory\",\"Type\":\"Internal\"}",
+                         44);
+        return;
+    }
+    cr_api_reply_raw(call, status, "application/json", NULL, text,
+                     strlen(text));
+    free(text);
+}
+
+void cr_api_reply_error(struct cr_api_call *call, enum cr_status status,
+                        const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cr_api_reply_json(call, cr_status_http(status),
+                      json_pack("{s:s, s:s}", "Error", msg, "Type",
+                                cr_status_type(status)));
+}
+
+json_t *cr_api_body_json(struct cr_api_call *call)
+{
+    json_error_t jerr;
+    json_t *root;
+
+    if (call->req->body_len == 0) {
+        cr_api_reply_error(call, CR_EINVAL,
+                           "the request needs a JSON body");
+        return NULL;
+    }
+    root = json_loadb(call->req->body, call->req->body_len, 0, &jerr);
+    if (root == NULL) {
+        cr_api_reply_error(call, CR_EINVAL,
+                           "the body is not valid JSON: %s (line %d)",
+                           jerr.text, jerr.line);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        cr_api_reply_error(call, CR_EINVAL, "the body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+void cr_api_command_init(struct cr_api_call *call, struct cr_command *cmd,
+                         enum cr_command_type type)
+{
+    memset(cmd, 0, sizeof *cmd);
+    cmd->type = type;
+    snprintf(cmd->caller, sizeof cmd->caller, "%s", call->id.thumbprint);
+    cmd->time_ms = cr_now_ms();
+}
+
+static void propose_cb(struct raft_apply *req, int status, void *result)
+{
+    struct cr_api_call *call = req->data;
+    const struct cr_apply_result *res;
+
+    (void)result;
+    if (status != 0) {
+        /* The entry may or may not commit later: say so, the client
+         * decides whether to retry (uploads and deletes are idempotent). */
+        cr_api_reply_error(call, CR_EUNAVAILABLE,
+                           "leadership was lost before the change was "
+                           "committed (%s); its outcome is unknown, retry",
+                           raft_strerror(status));
+        return;
+    }
+    res = cr_fsm_result(&call->node->fsm, req->index);
+    if (res == NULL) {
+        cr_api_reply_error(call, CR_EINTERNAL, "apply result was lost");
+        return;
+    }
+    call->done(call, res);
+}
+
+void cr_api_propose(struct cr_api_call *call, const struct cr_command *cmd,
+                    cr_api_done_cb done)
+{
+    struct cr_buf out = {0};
+    struct cr_error err;
+    struct raft_buffer buf;
+    int rv;
+
+    if (cr_command_encode(cmd, &out, &err) != CR_OK) {
+        cr_buf_free(&out);
+        cr_api_reply_error(call, err.status, "%s", err.msg);
+        return;
+    }
+    if (cr_fsm_frame(out.data, out.len, &buf) != 0) {
+        cr_buf_free(&out);
+        cr_api_reply_error(call, CR_ENOMEM, "out of memory");
+        return;
+    }
+    cr_buf_free(&out);
+    call->done = done;
+    call->apply.data = call;
+    rv = raft_apply(&call->node->raft, &call->apply, &buf, 1, propose_cb);
+    if (rv != 0) {
+        raft_free(buf.base);
+        cr_api_reply_error(call, CR_EUNAVAILABLE,
+                           "this node cannot accept writes now (%s); retry",
+                           raft_strerror(rv));
+    }
+}
+
+static const struct cr_route *route_find(const char *method, const char *path,
+                                         bool *path_known)
+{
+    *path_known = false;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(routes[i].path, path) == 0) {
+            *path_known = true;
+            if (strcmp(routes[i].method, method) == 0) {
+                return &routes[i];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* The caller's certificate: the TLS peer's, or, for a request forwarded by
+ * a cluster node, the original caller's from the header. */
+static bool call_set_caller(struct cr_api_call *call)
+{
+    const struct cr_http_request *req = call->req;
+    const char *fwd = cr_http_request_header(req, CR_HEADER_FORWARDED_CERT);
+    const unsigned char *der = req->peer_der;
+    size_t len = req->peer_der_len;
+
+    if (fwd != NULL && der != NULL) {
+        char thumb[CR_THUMBPRINT_LEN + 1];
+        unsigned char *orig = NULL;
+        size_t orig_len = 0;
+
+        cr_thumbprint(der, len, thumb);
+        if (strcmp(thumb, call->node->cert_thumbprint) != 0 &&
+            !cr_state_is_cluster_node(call->node->fsm.state, thumb)) {
+            cr_api_reply_error(call, CR_EFORBIDDEN,
+                               "only cluster nodes may forward requests");
+            return false;
+        }
+        if (cr_base64_decode(fwd, strlen(fwd), &orig, &orig_len, NULL) !=
+            CR_OK) {
+            cr_api_reply_error(call, CR_EINVAL,
+                               "malformed %s header", CR_HEADER_FORWARDED_CERT);
+            return false;
+        }
+        call->caller_der = orig;
+        call->caller_der_len = orig_len;
+        call->forwarded = true;
+        return true;
+    }
+    if (der != NULL) {
+        call->caller_der = malloc(len);
+        if (call->caller_der == NULL) {
+            cr_api_reply_error(call, CR_ENOMEM, "out of memory");
+            return false;
+        }
+        memcpy(call->caller_der, der, len);
+        call->caller_der_len = len;
+    }
+    return true;
+}
+
+static bool query_is(const struct cr_http_request *req, const char *name,
+                     const char *value)
+{
+    char buf[64];
+    return cr_http_query_get(req, name, buf, sizeof buf) >= 0 &&
+           strcmp(buf, value) == 0;
+}
+
+static void barrier_cb(struct raft_barrier *req, int status)
+{
+    struct cr_api_call *call = req->data;
+    if (status != 0) {
+        cr_api_reply_error(call, CR_EUNAVAILABLE,
+                           "linearizable read failed: %s; retry",
+                           raft_strerror(status));
+        return;
+    }
+    /* Everything committed before the barrier is applied: a read now sees
+     * every write acknowledged before the request arrived. Authenticate
+     * again, since the caller may have been deleted meanwhile. */
+    struct cr_error err;
+    if (cr_auth_authenticate(call->node->fsm.state, call->caller_der,
+                             call->caller_der_len, cr_now_ms(), &call->id,
+                             &err) != CR_OK) {
+        cr_api_reply_error(call, err.status, "%s", err.msg);
+        return;
+    }
+    call->route->handler(call);
+}
+
+void cr_api_handle(struct cr_http_request *req)
+{
+    struct cr_node *node = req->server->data;
+    struct cr_api_call *call = calloc(1, sizeof *call);
+    const struct cr_route *route;
+    struct cr_error err;
+    bool path_known, on_leader, linearizable;
+    char leader[256];
+
+    node->requests_total++;
+    if (call == NULL) {
+        cr_http_respond(req, 500, "application/json", NULL,
+                        "{\"Error\":\"out of memory\",\"Type\":\"Internal\"}",
+                        44);
+        return;
+    }
+    call->node = node;
+    call->req = req;
+    call->started_ms = cr_now_ms();
+    req->data = call;
+
+    route = route_find(req->method, req->path, &path_known);
+    if (route == NULL) {
+        if (path_known) {
+            cr_api_reply_error(call, CR_EINVAL,
+                               "method %s is not allowed on %s", req->method,
+                               req->path);
+        } else {
+            cr_api_reply_json(
+                call, 404,
+                json_pack("{s:s, s:s}", "Error", "no such endpoint", "Type",
+                          "NotFound"));
+        }
+        return;
+    }
+    call->route = route;
+    if (!call_set_caller(call)) {
+        return;
+    }
+
+    on_leader = cr_node_is_leader(node);
+    linearizable = query_is(req, "consistency", "linearizable");
+    cr_node_leader_url(node, leader, sizeof leader);
+
+    /* A write that reaches a follower goes to the leader, which
+     * authenticates against its (newest) registry; refusing here first
+     * would wrongly reject a certificate registered a moment ago. */
+    if (((route->flags & (CR_ROUTE_WRITE | CR_ROUTE_LEADER)) ||
+         linearizable) &&
+        !on_leader) {
+        if (call->caller_der == NULL) {
+            cr_api_reply_error(call, CR_EUNAUTH,
+                               "no client certificate was presented; connect "
+                               "with a certificate registered in this "
+                               "cluster");
+            return;
+        }
+        if (leader[0] == '\0') {
+            cr_api_reply_error(call, CR_EUNAVAILABLE,
+                               "no leader is known right now (election in "
+                               "progress or no quorum); retry");
+            return;
+        }
+        cr_forward_call(call, leader);
+        return;
+    }
+
+    if (cr_auth_authenticate(node->fsm.state, call->caller_der,
+                             call->caller_der_len, cr_now_ms(), &call->id,
+                             &err) != CR_OK) {
+        cr_api_reply_error(call, err.status, "%s", err.msg);
+        return;
+    }
+    if (call->id.kind == CR_IDENTITY_JOINING_NODE &&
+        !(route->flags & CR_ROUTE_JOINING)) {
+        cr_api_reply_error(call, CR_EFORBIDDEN,
+                           "a join certificate may only be used to join");
+        return;
+    }
+    if (call->id.kind != CR_IDENTITY_JOINING_NODE &&
+        route->min_clearance != CR_CLEARANCE_NONE &&
+        cr_authz_require(&call->id, route->min_clearance, route->name,
+                         &err) != CR_OK) {
+        cr_api_reply_error(call, err.status, "%s", err.msg);
+        return;
+    }
+    if (linearizable && !(route->flags & CR_ROUTE_WRITE)) {
+        call->barrier.data = call;
+        if (raft_barrier(&node->raft, &call->barrier, barrier_cb) != 0) {
+            cr_api_reply_error(call, CR_EUNAVAILABLE,
+                               "linearizable read failed: not the leader; "
+                               "retry");
+        }
+        return;
+    }
+    route->handler(call);
+}

@@ -1,0 +1,426 @@
+/*
+ * node.c - bring a certnode up from its data directory and take it down.
+ *
+ * Start order: certificates -> TLS contexts -> state machine -> raft (over
+ * the TLS transport) -> HTTPS API -> signals. Stop runs the other way, and
+ * the loop ends once every handle is closed, so that ASan sees no leak.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <certraft/tls_transport.h>
+#include <certraft/x509.h>
+
+#include "api.h"
+#include "data_dir.h"
+#include "forward.h"
+#include "node.h"
+
+int64_t cr_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+void cr_node_address_split(const char *address, char *raft_addr,
+                           size_t raft_len, char *api_url, size_t api_len)
+{
+    const char *bar = strchr(address, '|');
+    if (bar == NULL) {
+        snprintf(raft_addr, raft_len, "%s", address);
+        if (api_len > 0) {
+            api_url[0] = '\0';
+        }
+        return;
+    }
+    snprintf(raft_addr, raft_len, "%.*s", (int)(bar - address), address);
+    snprintf(api_url, api_len, "%s", bar + 1);
+}
+
+bool cr_node_is_leader(struct cr_node *node)
+{
+    return raft_state(&node->raft) == RAFT_LEADER;
+}
+
+void cr_node_leader_url(struct cr_node *node, char *out, size_t outlen)
+{
+    raft_id id;
+    const char *address;
+    char raft_addr[256];
+
+    raft_leader(&node->raft, &id, &address);
+    if (id == 0 || address == NULL) {
+        out[0] = '\0';
+        return;
+    }
+    cr_node_address_split(address, raft_addr, sizeof raft_addr, out, outlen);
+}
+
+/* Raft peers must present a cluster certificate: this node's own, or one
+ * the replicated state lists as a cluster/ClusterNode certificate. */
+static bool node_trust_peer(void *arg, const unsigned char *der, size_t len)
+{
+    struct cr_node *node = arg;
+    char thumbprint[CR_THUMBPRINT_LEN + 1];
+
+    cr_thumbprint(der, len, thumbprint);
+    if (strcmp(thumbprint, node->cert_thumbprint) == 0) {
+        return true;
+    }
+    return cr_state_is_cluster_node(node->fsm.state, thumbprint);
+}
+
+static int node_load_certificate(struct cr_node *node, char *err,
+                                 size_t errlen)
+{
+    char path[600];
+    struct cr_error cerr;
+    X509 *cert;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+
+    cr_path_join(path, sizeof path, node->config.data_dir,
+                 CR_FILE_CLUSTER_CERT);
+    node->cert_pem = cr_file_read(path, &node->cert_pem_len, err, errlen);
+    if (node->cert_pem == NULL) {
+        return -1;
+    }
+    cr_path_join(path, sizeof path, node->config.data_dir,
+                 CR_FILE_CLUSTER_KEY);
+    node->key_pem = cr_file_read(path, &node->key_pem_len, err, errlen);
+    if (node->key_pem == NULL) {
+        return -1;
+    }
+    cert = cr_x509_from_pem(node->cert_pem, node->cert_pem_len, &cerr);
+    if (cert == NULL) {
+        snprintf(err, errlen, "%s: %s", CR_FILE_CLUSTER_CERT, cerr.msg);
+        return -1;
+    }
+    if (cr_x509_to_der(cert, &der, &der_len) != CR_OK) {
+        X509_free(cert);
+        snprintf(err, errlen, "cannot encode the cluster certificate");
+        return -1;
+    }
+    cr_thumbprint(der, der_len, node->cert_thumbprint);
+    free(der);
+    X509_free(cert);
+    return 0;
+}
+
+static int node_make_contexts(struct cr_node *node, char *err, size_t errlen)
+{
+    struct cr_tls_ctx_options raft_srv = {
+        .is_server = true,
+        .require_peer_cert = true,
+        .tls13_only = true,
+        .verify = node_trust_peer,
+        .verify_arg = node,
+    };
+    struct cr_tls_ctx_options raft_cli = raft_srv;
+    struct cr_tls_ctx_options http = {.is_server = true};
+
+    raft_cli.is_server = false;
+    node->raft_server_ctx =
+        cr_tls_ctx_new(node->cert_pem, node->cert_pem_len, node->key_pem,
+                       node->key_pem_len, &raft_srv, err, errlen);
+    if (node->raft_server_ctx == NULL) {
+        return -1;
+    }
+    node->raft_client_ctx =
+        cr_tls_ctx_new(node->cert_pem, node->cert_pem_len, node->key_pem,
+                       node->key_pem_len, &raft_cli, err, errlen);
+    if (node->raft_client_ctx == NULL) {
+        return -1;
+    }
+    node->http_ctx = cr_tls_ctx_new(node->cert_pem, node->cert_pem_len,
+                                    node->key_pem, node->key_pem_len, &http,
+                                    err, errlen);
+    return node->http_ctx == NULL ? -1 : 0;
+}
+
+static void node_bootstrap_cb(struct raft_apply *req, int status,
+                              void *result)
+{
+    struct cr_node *node = req->data;
+    const struct cr_apply_result *res = cr_fsm_result(&node->fsm, req->index);
+    char path[600];
+
+    (void)result;
+    free(req);
+    if (status != 0 || res == NULL || res->status != CR_OK) {
+        fprintf(stderr, "certnode: bootstrap entry failed: %s\n",
+                status != 0 ? raft_strerror(status)
+                            : (res ? res->message : "no result"));
+        node->bootstrap_proposed = false; /* try again on the next tick */
+        return;
+    }
+    cr_path_join(path, sizeof path, node->config.data_dir, CR_FILE_BOOTSTRAP);
+    unlink(path);
+    /* `certnode init` stops on its next tick: closing raft from inside
+     * its own apply callback trips libuv assertions in raft's writer. */
+}
+
+/* The first leader of a new cluster proposes the BOOTSTRAP command that
+ * `certnode init` left in the data directory (public certificates only). */
+static void node_maybe_bootstrap(struct cr_node *node)
+{
+    char path[600], err[256];
+    struct raft_buffer buf;
+    struct raft_apply *req;
+    char *data;
+    size_t len;
+
+    if (node->bootstrap_proposed || !cr_node_is_leader(node)) {
+        return;
+    }
+    cr_path_join(path, sizeof path, node->config.data_dir, CR_FILE_BOOTSTRAP);
+    if (!cr_file_exists(path)) {
+        return;
+    }
+    if (cr_state_bootstrapped(node->fsm.state)) {
+        unlink(path);
+        return;
+    }
+    data = cr_file_read(path, &len, err, sizeof err);
+    if (data == NULL) {
+        fprintf(stderr, "certnode: %s\n", err);
+        return;
+    }
+    req = calloc(1, sizeof *req);
+    if (req == NULL || cr_fsm_frame(data, len, &buf) != 0) {
+        free(req);
+        free(data);
+        return;
+    }
+    free(data);
+    req->data = node;
+    if (raft_apply(&node->raft, req, &buf, 1, node_bootstrap_cb) != 0) {
+        raft_free(buf.base);
+        free(req);
+        return;
+    }
+    node->bootstrap_proposed = true;
+}
+
+static void node_tick_cb(uv_timer_t *timer)
+{
+    struct cr_node *node = timer->data;
+    if (node->stopping) {
+        return;
+    }
+    if (node->bootstrap_only && cr_state_bootstrapped(node->fsm.state)) {
+        cr_node_stop(node, 0);
+        return;
+    }
+    node_maybe_bootstrap(node);
+    if (node->joining && !node->join_announced) {
+        cr_join_announce(node);
+    }
+}
+
+static void node_signal_cb(uv_signal_t *sig, int signum)
+{
+    struct cr_node *node = sig->data;
+    (void)signum;
+    cr_node_stop(node, 0);
+}
+
+static int node_start_raft(struct cr_node *node, bool bootstrap, char *err,
+                           size_t errlen)
+{
+    char dir[600], address[512];
+    int rv;
+
+    cr_path_join(dir, sizeof dir, node->config.data_dir, CR_DIR_RAFT);
+    if (cr_dir_create_private(dir, err, errlen) != 0) {
+        return -1;
+    }
+    rv = cr_tls_transport_init(&node->transport, node->loop,
+                               node->raft_client_ctx, node->raft_server_ctx);
+    if (rv != 0) {
+        snprintf(err, errlen, "raft transport: %s", raft_strerror(rv));
+        return -1;
+    }
+    rv = raft_uv_init(&node->io, node->loop, dir, &node->transport);
+    if (rv != 0) {
+        snprintf(err, errlen, "raft storage in %s: %s", dir,
+                 node->io.errmsg);
+        return -1;
+    }
+    if (cr_fsm_init(&node->fsm) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    node->fsm.data = node;
+    cr_node_config_raft_address(&node->config, address, sizeof address);
+    rv = raft_init(&node->raft, &node->io, &node->fsm.raft_fsm,
+                   node->config.id, address);
+    if (rv != 0) {
+        snprintf(err, errlen, "raft: %s", raft_errmsg(&node->raft));
+        return -1;
+    }
+    node->fsm.raft = &node->raft;
+    raft_set_election_timeout(&node->raft, node->config.election_timeout_ms);
+    raft_set_heartbeat_timeout(&node->raft, node->config.heartbeat_timeout_ms);
+    raft_set_snapshot_threshold(&node->raft, node->config.snapshot_threshold);
+    raft_set_snapshot_trailing(&node->raft, node->config.snapshot_trailing);
+    raft_set_pre_vote(&node->raft, true);
+
+    if (bootstrap) {
+        struct raft_configuration conf;
+        raft_configuration_init(&conf);
+        rv = raft_configuration_add(&conf, node->config.id, address,
+                                    RAFT_VOTER);
+        if (rv == 0) {
+            rv = raft_bootstrap(&node->raft, &conf);
+        }
+        raft_configuration_close(&conf);
+        if (rv != 0) {
+            snprintf(err, errlen, "raft bootstrap: %s",
+                     raft_errmsg(&node->raft));
+            return -1;
+        }
+    }
+    node->fsm.starting = true;
+    rv = raft_start(&node->raft);
+    node->fsm.starting = false;
+    if (rv != 0) {
+        snprintf(err, errlen, "raft start: %s", raft_errmsg(&node->raft));
+        return -1;
+    }
+    return 0;
+}
+
+static int node_start_http(struct cr_node *node, char *err, size_t errlen)
+{
+    struct cr_http_limits limits;
+    char host[128];
+    int port, rv;
+
+    cr_http_limits_default(&limits);
+    limits.max_body_bytes = node->config.max_body_bytes;
+    limits.max_connections = node->config.max_connections;
+    limits.idle_timeout_ms = node->config.idle_timeout_ms;
+    rv = cr_http_server_init(&node->http, node->loop, node->http_ctx, &limits,
+                             cr_api_handle);
+    if (rv != 0) {
+        snprintf(err, errlen, "http: %s", uv_strerror(rv));
+        return -1;
+    }
+    node->http.data = node;
+    if (cr_raft_address_parse(node->config.api_address, host, sizeof host,
+                              &port) != 0) {
+        snprintf(err, errlen, "invalid API address '%s' (want host:port)",
+                 node->config.api_address);
+        return -1;
+    }
+    rv = cr_http_server_listen(&node->http, host, port);
+    if (rv != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s",
+                 node->config.api_address, uv_strerror(rv));
+        return -1;
+    }
+    return 0;
+}
+
+int cr_node_start(struct cr_node *node, uv_loop_t *loop,
+                  const struct cr_node_config *config, bool bootstrap,
+                  char *err, size_t errlen)
+{
+    node->config = *config;
+    node->loop = loop;
+    if (node_load_certificate(node, err, errlen) != 0 ||
+        node_make_contexts(node, err, errlen) != 0) {
+        return -1;
+    }
+    node->curl_pool = cr_curl_pool_new(node);
+    if (node->curl_pool == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (node_start_raft(node, bootstrap, err, errlen) != 0) {
+        return -1;
+    }
+    if (!node->bootstrap_only && node_start_http(node, err, errlen) != 0) {
+        return -1;
+    }
+    uv_timer_init(loop, &node->tick);
+    node->tick.data = node;
+    uv_timer_start(&node->tick, node_tick_cb, 50, 100);
+    uv_signal_init(loop, &node->sigterm);
+    uv_signal_init(loop, &node->sigint);
+    node->sigterm.data = node;
+    node->sigint.data = node;
+    uv_signal_start(&node->sigterm, node_signal_cb, SIGTERM);
+    uv_signal_start(&node->sigint, node_signal_cb, SIGINT);
+    return 0;
+}
+
+static void node_close_done(struct cr_node *node)
+{
+    if (--node->pending_closes == 0) {
+        /* Everything is closed; the loop ends by itself. */
+    }
+}
+
+static void node_handle_closed(uv_handle_t *handle)
+{
+    node_close_done(handle->data);
+}
+
+static void node_raft_closed(struct raft *raft)
+{
+    struct cr_node *node = raft->data;
+    node_close_done(node);
+}
+
+static void node_http_closed(struct cr_http_server *srv)
+{
+    node_close_done(srv->data);
+}
+
+void cr_node_stop(struct cr_node *node, int exit_code)
+{
+    if (node->stopping) {
+        return;
+    }
+    node->stopping = true;
+    node->exit_code = exit_code;
+    node->pending_closes = 4;
+    uv_close((uv_handle_t *)&node->tick, node_handle_closed);
+    uv_close((uv_handle_t *)&node->sigterm, node_handle_closed);
+    uv_close((uv_handle_t *)&node->sigint, node_handle_closed);
+    node->raft.data = node;
+    raft_close(&node->raft, node_raft_closed);
+    if (!node->bootstrap_only) {
+        node->pending_closes++;
+        cr_http_server_close(&node->http, node_http_closed);
+    }
+}
+
+void cr_node_free(struct cr_node *node)
+{
+    raft_uv_close(&node->io);
+    cr_tls_transport_close(&node->transport);
+    cr_fsm_close(&node->fsm);
+    cr_curl_pool_free(node->curl_pool);
+    SSL_CTX_free(node->raft_server_ctx);
+    SSL_CTX_free(node->raft_client_ctx);
+    SSL_CTX_free(node->http_ctx);
+    if (node->key_pem != NULL) {
+        OPENSSL_cleanse(node->key_pem, node->key_pem_len);
+    }
+    free(node->key_pem);
+    free(node->cert_pem);
+    free(node->bootstrap_file);
+    free(node->join_cert_pem);
+    if (node->join_key_pem != NULL) {
+        OPENSSL_cleanse(node->join_key_pem, strlen(node->join_key_pem));
+    }
+    free(node->join_key_pem);
+    free(node->join_ca_pem);
+}

@@ -1,0 +1,93 @@
+/*
+ * node.h - one certnode: the libuv loop, canonical raft over the TLS
+ * transport, the state machine, and the HTTPS API.
+ *
+ * A node is built from its data directory (see data_dir.h): node.json says
+ * who it is and where it listens, cluster.crt/cluster.key are the cluster
+ * certificate it serves and dials with, raft/ holds the log and snapshots.
+ */
+#ifndef CERTNODE_NODE_H
+#define CERTNODE_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
+
+#include <certraft/fsm.h>
+#include <certraft/http_server.h>
+
+#include "node_config.h"
+
+struct cr_curl_pool;
+
+struct cr_node {
+    struct cr_node_config config;
+    uv_loop_t *loop;
+
+    /* The cluster certificate this node presents (PEM), and its identity. */
+    char *cert_pem;
+    size_t cert_pem_len;
+    char *key_pem;
+    size_t key_pem_len;
+    char cert_thumbprint[65];
+
+    SSL_CTX *raft_server_ctx;
+    SSL_CTX *raft_client_ctx;
+    SSL_CTX *http_ctx;
+
+    struct raft_uv_transport transport;
+    struct raft_io io;
+    struct raft raft;
+    struct cr_fsm fsm;
+    struct cr_http_server http;
+    struct cr_curl_pool *curl_pool;
+
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    uv_timer_t tick; /* housekeeping: bootstrap proposal, join retries */
+
+    bool bootstrap_only;  /* `certnode init`: commit BOOTSTRAP and stop */
+    char *bootstrap_file; /* msgpack BOOTSTRAP command to propose */
+    bool bootstrap_proposed;
+    bool joining;         /* `certnode join`: announce readiness */
+    char join_url[512];   /* cluster API URL(s), comma-separated */
+    char *join_cert_pem;  /* one-time join certificate and key */
+    char *join_key_pem;
+    char *join_ca_pem;    /* --cacert, or NULL */
+    unsigned join_url_next;
+    unsigned join_ticks;
+    bool join_announced;
+    bool join_in_flight;
+    bool stopping;
+    int exit_code;
+    unsigned pending_closes;
+    unsigned long requests_total;
+};
+
+/* Load config and certificates from @data_dir and start serving. The loop
+ * must then be run; it returns when the node stops. */
+int cr_node_start(struct cr_node *node, uv_loop_t *loop,
+                  const struct cr_node_config *config, bool bootstrap,
+                  char *errmsg, size_t errlen);
+
+/* Begin an orderly shutdown (idempotent). */
+void cr_node_stop(struct cr_node *node, int exit_code);
+
+/* Release memory after the loop has finished. */
+void cr_node_free(struct cr_node *node);
+
+/* Leader's API URL ("https://host:port") into @out, or "" when unknown. */
+void cr_node_leader_url(struct cr_node *node, char *out, size_t outlen);
+bool cr_node_is_leader(struct cr_node *node);
+
+/* Split a raft configuration address "host:port|https://api" into the raft
+ * part and the API URL. Missing API part gives "". */
+void cr_node_address_split(const char *address, char *raft_addr,
+                           size_t raft_len, char *api_url, size_t api_len);
+
+int64_t cr_now_ms(void);
+
+#endif /* CERTNODE_NODE_H */

@@ -1,0 +1,166 @@
+/*
+ * fsm.c - the raft_fsm callbacks over the core's deterministic state.
+ *
+ * raft 0.15's apply() does not pass the entry's index; entries are applied
+ * strictly in order and raft updates last_applied after each one, so the
+ * index being applied is always raft_last_applied() + 1.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <certraft/fsm.h>
+
+int cr_fsm_frame(const void *data, size_t len, struct raft_buffer *out)
+{
+    size_t padded = 8 + ((len + 7) & ~(size_t)7);
+    unsigned char *p = raft_malloc(padded);
+
+    if (p == NULL) {
+        return RAFT_NOMEM;
+    }
+    for (int i = 0; i < 8; i++) {
+        p[i] = (unsigned char)((uint64_t)len >> (8 * i));
+    }
+    memcpy(p + 8, data, len);
+    memset(p + 8 + len, 0, padded - 8 - len);
+    out->base = p;
+    out->len = padded;
+    return 0;
+}
+
+/* The command inside a frame; a frame that lies about its length is
+ * handed to apply() as empty, which rejects it like any malformed entry. */
+static void fsm_unframe(const struct raft_buffer *buf, const void **data,
+                        size_t *len)
+{
+    const unsigned char *p = buf->base;
+    uint64_t n = 0;
+
+    *data = NULL;
+    *len = 0;
+    if (buf->len < 8) {
+        return;
+    }
+    for (int i = 0; i < 8; i++) {
+        n |= (uint64_t)p[i] << (8 * i);
+    }
+    if (n > buf->len - 8) {
+        return;
+    }
+    *data = p + 8;
+    *len = (size_t)n;
+}
+
+static struct cr_fsm *fsm_of(struct raft_fsm *raft_fsm)
+{
+    return (struct cr_fsm *)raft_fsm->data;
+}
+
+static int fsm_apply(struct raft_fsm *raft_fsm, const struct raft_buffer *buf,
+                     void **result)
+{
+    struct cr_fsm *fsm = fsm_of(raft_fsm);
+    uint64_t index = raft_last_applied(fsm->raft) + 1;
+    struct cr_fsm_slot *slot = &fsm->slots[index % CR_FSM_RESULT_SLOTS];
+    const void *data;
+    size_t len;
+
+    fsm_unframe(buf, &data, &len);
+    slot->index = index;
+    cr_state_apply(fsm->state, index, data, len, &slot->result);
+    *result = &slot->result;
+    if (fsm->applied_cb != NULL) {
+        fsm->applied_cb(fsm, index, &slot->result);
+    }
+    /* Rejections are results, not errors: a non-zero return would stop
+     * raft on every node for one bad request. */
+    return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *raft_fsm, struct raft_buffer *bufs[],
+                        unsigned *n_bufs)
+{
+    struct cr_fsm *fsm = fsm_of(raft_fsm);
+    struct cr_buf out = {0};
+    struct raft_buffer *b;
+
+    if (cr_state_snapshot(fsm->state, &out, NULL) != CR_OK) {
+        cr_buf_free(&out);
+        return RAFT_NOMEM;
+    }
+    b = malloc(sizeof *b);
+    if (b == NULL) {
+        cr_buf_free(&out);
+        return RAFT_NOMEM;
+    }
+    b->base = out.data; /* released in fsm_snapshot_finalize */
+    b->len = out.len;
+    *bufs = b;
+    *n_bufs = 1;
+    fsm->snapshots_taken++;
+    return 0;
+}
+
+static int fsm_snapshot_finalize(struct raft_fsm *raft_fsm,
+                                 struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    (void)raft_fsm;
+    if (*bufs != NULL) {
+        struct cr_buf out = {(*bufs)[0].base, (*bufs)[0].len,
+                             (*bufs)[0].len};
+        cr_buf_free(&out);
+        free(*bufs);
+    }
+    *bufs = NULL;
+    *n_bufs = 0;
+    return 0;
+}
+
+static int fsm_restore(struct raft_fsm *raft_fsm, struct raft_buffer *buf)
+{
+    struct cr_fsm *fsm = fsm_of(raft_fsm);
+    struct cr_error err;
+
+    if (cr_state_restore(fsm->state, buf->base, buf->len, &err) != CR_OK) {
+        return RAFT_CORRUPT; /* raft frees buf on failure */
+    }
+    raft_free(buf->base); /* on success the buffer is ours */
+    if (fsm->starting) {
+        fsm->snapshots_restored++;
+    } else {
+        fsm->snapshots_installed++;
+    }
+    if (fsm->applied_cb != NULL) {
+        fsm->applied_cb(fsm, cr_state_applied_index(fsm->state), NULL);
+    }
+    return 0;
+}
+
+int cr_fsm_init(struct cr_fsm *fsm)
+{
+    memset(fsm, 0, sizeof *fsm);
+    fsm->state = cr_state_new();
+    if (fsm->state == NULL) {
+        return RAFT_NOMEM;
+    }
+    fsm->raft_fsm.version = 2;
+    fsm->raft_fsm.data = fsm;
+    fsm->raft_fsm.apply = fsm_apply;
+    fsm->raft_fsm.snapshot = fsm_snapshot;
+    fsm->raft_fsm.snapshot_finalize = fsm_snapshot_finalize;
+    fsm->raft_fsm.restore = fsm_restore;
+    return 0;
+}
+
+void cr_fsm_close(struct cr_fsm *fsm)
+{
+    cr_state_free(fsm->state);
+    fsm->state = NULL;
+}
+
+const struct cr_apply_result *cr_fsm_result(const struct cr_fsm *fsm,
+                                            uint64_t index)
+{
+    const struct cr_fsm_slot *slot = &fsm->slots[index % CR_FSM_RESULT_SLOTS];
+    return slot->index == index ? &slot->result : NULL;
+}

@@ -1,0 +1,657 @@
+/*
+ * command_codec.c - the msgpack form of a command in the raft log.
+ *
+ * A command is a map with short string keys. Decoding is strict because
+ * log entries outlive the code that wrote them and a node must never
+ * crash on one: every field is type- and range-checked, a missing
+ * required field or a stray byte is an error naming the field, and
+ * unknown keys are ignored so newer fields can be added.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mp.h"
+
+/* Bounds that no legitimate command reaches; they keep one log entry
+ * from costing unbounded memory on every node. */
+#define MAX_DER (64u * 1024)
+#define MAX_CERTS 64u
+#define MAX_PERMS 4096u
+#define MAX_NAME 1024u
+#define MAX_ADDRESS 512u
+#define MAX_DOC_ID 1024u
+#define MAX_JSON (64u * 1024 * 1024)
+
+static const char *const type_names[CR_CMD_TYPE_MAX] = {
+    [CR_CMD_BOOTSTRAP] = "Bootstrap",
+    [CR_CMD_CERT_PUT] = "CertPut",
+    [CR_CMD_CERT_DELETE] = "CertDelete",
+    [CR_CMD_CERT_EDIT] = "CertEdit",
+    [CR_CMD_DB_PUT] = "DatabasePut",
+    [CR_CMD_DB_DELETE] = "DatabaseDelete",
+    [CR_CMD_DOC_PUT] = "DocumentPut",
+    [CR_CMD_DOC_DELETE] = "DocumentDelete",
+    [CR_CMD_NODE_PENDING] = "NodePending",
+    [CR_CMD_NODE_JOINED] = "NodeJoined",
+    [CR_CMD_NODE_REMOVED] = "NodeRemoved",
+};
+
+const char *cr_command_type_name(enum cr_command_type type)
+{
+    if (type < CR_CMD_BOOTSTRAP || type >= CR_CMD_TYPE_MAX) {
+        return "Unknown";
+    }
+    return type_names[type];
+}
+
+/* --- encoding -------------------------------------------------------- */
+
+static void pack_key(msgpack_packer *pk, const char *k)
+{
+    cr_mp_pack_str(pk, k);
+}
+
+static void pack_perms(msgpack_packer *pk, const struct cr_permission *perms,
+                       size_t n)
+{
+    size_t i;
+
+    msgpack_pack_array(pk, n);
+    for (i = 0; i < n; i++) {
+        msgpack_pack_array(pk, 2);
+        cr_mp_pack_str(pk, perms[i].database);
+        msgpack_pack_uint64(pk, (uint64_t)perms[i].access);
+    }
+}
+
+/* Number of type-specific keys, so the map header is exact. */
+static size_t body_fields(const struct cr_command *c)
+{
+    switch (c->type) {
+    case CR_CMD_BOOTSTRAP: return 3;
+    case CR_CMD_CERT_PUT: return 4;
+    case CR_CMD_CERT_DELETE: return 1;
+    case CR_CMD_CERT_EDIT:
+        return 2 + (c->u.cert_edit.name != NULL) +
+               c->u.cert_edit.set_clearance + c->u.cert_edit.set_perms;
+    case CR_CMD_DB_PUT:
+    case CR_CMD_DB_DELETE: return 1;
+    case CR_CMD_DOC_PUT: return 3;
+    case CR_CMD_DOC_DELETE: return 2;
+    case CR_CMD_NODE_PENDING:
+    case CR_CMD_NODE_JOINED:
+    case CR_CMD_NODE_REMOVED:
+        return 1 + (c->u.node.raft_address != NULL) +
+               (c->u.node.api_url != NULL) +
+               (c->u.node.join_thumbprint[0] != '\0');
+    default: return 0;
+    }
+}
+
+static void pack_body(msgpack_packer *pk, const struct cr_command *c)
+{
+    size_t i;
+
+    switch (c->type) {
+    case CR_CMD_BOOTSTRAP:
+        pack_key(pk, "cc");
+        cr_mp_pack_bin(pk, c->u.bootstrap.cluster_cert.der,
+                       c->u.bootstrap.cluster_cert.len);
+        pack_key(pk, "ac");
+        cr_mp_pack_bin(pk, c->u.bootstrap.admin_cert.der,
+                       c->u.bootstrap.admin_cert.len);
+        pack_key(pk, "an");
+        cr_mp_pack_str(pk, c->u.bootstrap.admin_name);
+        break;
+    case CR_CMD_CERT_PUT:
+        pack_key(pk, "n");
+        cr_mp_pack_str(pk, c->u.cert_put.name);
+        pack_key(pk, "cl");
+        msgpack_pack_uint64(pk, (uint64_t)c->u.cert_put.clearance);
+        pack_key(pk, "p");
+        pack_perms(pk, c->u.cert_put.perms, c->u.cert_put.n_perms);
+        pack_key(pk, "certs");
+        msgpack_pack_array(pk, c->u.cert_put.certs.n);
+        for (i = 0; i < c->u.cert_put.certs.n; i++) {
+            cr_mp_pack_bin(pk, c->u.cert_put.certs.items[i].der,
+                           c->u.cert_put.certs.items[i].len);
+        }
+        break;
+    case CR_CMD_CERT_DELETE:
+        pack_key(pk, "th");
+        cr_mp_pack_str(pk, c->u.cert_delete.thumbprint);
+        break;
+    case CR_CMD_CERT_EDIT:
+        pack_key(pk, "th");
+        cr_mp_pack_str(pk, c->u.cert_edit.thumbprint);
+        pack_key(pk, "d");
+        msgpack_pack_int64(pk, c->u.cert_edit.disabled);
+        if (c->u.cert_edit.name != NULL) {
+            pack_key(pk, "n");
+            cr_mp_pack_str(pk, c->u.cert_edit.name);
+        }
+        if (c->u.cert_edit.set_clearance) {
+            pack_key(pk, "cl");
+            msgpack_pack_uint64(pk, (uint64_t)c->u.cert_edit.clearance);
+        }
+        if (c->u.cert_edit.set_perms) {
+            pack_key(pk, "p");
+            pack_perms(pk, c->u.cert_edit.perms, c->u.cert_edit.n_perms);
+        }
+        break;
+    case CR_CMD_DB_PUT:
+    case CR_CMD_DB_DELETE:
+        pack_key(pk, "db");
+        cr_mp_pack_str(pk, c->u.db.name);
+        break;
+    case CR_CMD_DOC_PUT:
+    case CR_CMD_DOC_DELETE:
+        pack_key(pk, "db");
+        cr_mp_pack_str(pk, c->u.doc.db);
+        pack_key(pk, "id");
+        cr_mp_pack_str(pk, c->u.doc.id);
+        if (c->type == CR_CMD_DOC_PUT) {
+            pack_key(pk, "j");
+            cr_mp_pack_strn(pk, c->u.doc.json != NULL ? c->u.doc.json : "",
+                            c->u.doc.json != NULL ? c->u.doc.json_len : 0);
+        }
+        break;
+    case CR_CMD_NODE_PENDING:
+    case CR_CMD_NODE_JOINED:
+    case CR_CMD_NODE_REMOVED:
+        pack_key(pk, "id");
+        msgpack_pack_uint64(pk, c->u.node.id);
+        if (c->u.node.raft_address != NULL) {
+            pack_key(pk, "ra");
+            cr_mp_pack_str(pk, c->u.node.raft_address);
+        }
+        if (c->u.node.api_url != NULL) {
+            pack_key(pk, "au");
+            cr_mp_pack_str(pk, c->u.node.api_url);
+        }
+        if (c->u.node.join_thumbprint[0] != '\0') {
+            pack_key(pk, "jt");
+            cr_mp_pack_str(pk, c->u.node.join_thumbprint);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+enum cr_status cr_command_encode(const struct cr_command *cmd,
+                                 struct cr_buf *out, struct cr_error *err)
+{
+    struct cr_mp_writer w;
+    size_t start = out->len;
+    bool has_der = cmd->caller_der.der != NULL && cmd->caller_der.len > 0;
+
+    if (cmd->type < CR_CMD_BOOTSTRAP || cmd->type >= CR_CMD_TYPE_MAX) {
+        return cr_error_set(err, CR_EINVAL, "unknown command type %d",
+                            (int)cmd->type);
+    }
+    cr_mp_writer_init(&w, out);
+    msgpack_pack_map(&w.pk, 3 + has_der + body_fields(cmd));
+    pack_key(&w.pk, "t");
+    msgpack_pack_uint64(&w.pk, (uint64_t)cmd->type);
+    pack_key(&w.pk, "c");
+    cr_mp_pack_str(&w.pk, cmd->caller);
+    pack_key(&w.pk, "ts");
+    msgpack_pack_int64(&w.pk, cmd->time_ms);
+    if (has_der) {
+        pack_key(&w.pk, "cd");
+        cr_mp_pack_bin(&w.pk, cmd->caller_der.der, cmd->caller_der.len);
+    }
+    pack_body(&w.pk, cmd);
+    if (w.failed) {
+        out->len = start;
+        return cr_error_set(err, CR_ENOMEM, "out of memory encoding a command");
+    }
+    return CR_OK;
+}
+
+/* --- decoding -------------------------------------------------------- */
+
+/* Every key the codec knows; one slot each, so duplicates are caught. */
+enum field {
+    F_T, F_C, F_CD, F_TS, F_CC, F_AC, F_AN, F_N, F_CL, F_P, F_CERTS, F_TH,
+    F_D, F_DB, F_ID, F_J, F_RA, F_AU, F_JT, F_COUNT
+};
+static const char *const field_keys[F_COUNT] = {
+    "t", "c", "cd", "ts", "cc", "ac", "an", "n", "cl", "p", "certs", "th",
+    "d", "db", "id", "j", "ra", "au", "jt",
+};
+
+struct fields {
+    const msgpack_object *v[F_COUNT];
+};
+
+static enum cr_status fields_collect(const msgpack_object *map,
+                                     struct fields *f, struct cr_error *err)
+{
+    uint32_t i;
+    int k;
+
+    memset(f, 0, sizeof *f);
+    if (map->type != MSGPACK_OBJECT_MAP) {
+        return cr_error_set(err, CR_EINVAL, "a command must be a map");
+    }
+    for (i = 0; i < map->via.map.size; i++) {
+        const msgpack_object_kv *kv = &map->via.map.ptr[i];
+        if (kv->key.type != MSGPACK_OBJECT_STR) {
+            return cr_error_set(err, CR_EINVAL,
+                                "command keys must be strings");
+        }
+        for (k = 0; k < F_COUNT; k++) {
+            if (cr_mp_key_is(&kv->key, field_keys[k])) {
+                if (f->v[k] != NULL) {
+                    return cr_error_set(err, CR_EINVAL,
+                                        "field '%s' is given twice",
+                                        field_keys[k]);
+                }
+                f->v[k] = &kv->val;
+                break;
+            }
+        }
+    }
+    return CR_OK;
+}
+
+static enum cr_status need(const struct fields *f, enum field k,
+                           struct cr_error *err)
+{
+    if (f->v[k] == NULL) {
+        return cr_error_set(err, CR_EINVAL, "required field '%s' is missing",
+                            field_keys[k]);
+    }
+    return CR_OK;
+}
+
+static enum cr_status get_enum(const msgpack_object *o, const char *field,
+                               uint64_t lo, uint64_t hi, unsigned *out,
+                               struct cr_error *err)
+{
+    uint64_t v;
+    enum cr_status rv = cr_mp_get_u64(o, field, &v, err);
+
+    if (rv != CR_OK) {
+        return rv;
+    }
+    if (v < lo || v > hi) {
+        return cr_error_set(err, CR_EINVAL,
+                            "field '%s' is out of range (%llu, expected "
+                            "%llu..%llu)",
+                            field, (unsigned long long)v,
+                            (unsigned long long)lo, (unsigned long long)hi);
+    }
+    *out = (unsigned)v;
+    return CR_OK;
+}
+
+static void perms_free(struct cr_permission *perms, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(perms[i].database);
+    }
+    free(perms);
+}
+
+static enum cr_status get_perms(const msgpack_object *o,
+                                struct cr_permission **out, size_t *n_out,
+                                struct cr_error *err)
+{
+    struct cr_permission *perms;
+    enum cr_status rv = CR_OK;
+    uint32_t i, n;
+
+    if (o->type != MSGPACK_OBJECT_ARRAY) {
+        return cr_error_set(err, CR_EINVAL,
+                            "field 'p' (permissions) must be an array");
+    }
+    n = o->via.array.size;
+    if (n > MAX_PERMS) {
+        return cr_error_set(err, CR_EINVAL,
+                            "field 'p' has too many permissions (%u, at most "
+                            "%u)",
+                            n, MAX_PERMS);
+    }
+    perms = calloc(n > 0 ? n : 1, sizeof *perms);
+    if (perms == NULL) {
+        return cr_error_set(err, CR_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < n && rv == CR_OK; i++) {
+        const msgpack_object *e = &o->via.array.ptr[i];
+        unsigned access;
+        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 2) {
+            rv = cr_error_set(err, CR_EINVAL,
+                              "field 'p' entries must be [database, access]");
+            break;
+        }
+        rv = cr_mp_get_str(&e->via.array.ptr[0], "p.database", MAX_NAME,
+                           &perms[i].database, err);
+        if (rv == CR_OK) {
+            rv = get_enum(&e->via.array.ptr[1], "p.access", CR_ACCESS_READ,
+                          CR_ACCESS_ADMIN, &access, err);
+            perms[i].access = (enum cr_access)access;
+        }
+    }
+    if (rv != CR_OK) {
+        perms_free(perms, n);
+        return rv;
+    }
+    *out = perms;
+    *n_out = n;
+    return CR_OK;
+}
+
+static enum cr_status get_der(const msgpack_object *o, const char *field,
+                              struct cr_der *out, struct cr_error *err)
+{
+    return cr_mp_get_bin(o, field, MAX_DER, &out->der, &out->len, err);
+}
+
+static enum cr_status decode_cert_put(const struct fields *f,
+                                      struct cr_command *c,
+                                      struct cr_error *err)
+{
+    const msgpack_object *certs;
+    enum cr_status rv;
+    unsigned cl;
+    uint32_t i;
+
+    if ((rv = need(f, F_N, err)) || (rv = need(f, F_CL, err)) ||
+        (rv = need(f, F_CERTS, err)) ||
+        (rv = cr_mp_get_str(f->v[F_N], "n", MAX_NAME, &c->u.cert_put.name,
+                            err)) ||
+        (rv = get_enum(f->v[F_CL], "cl", CR_CLEARANCE_VALID_USER,
+                       CR_CLEARANCE_CLUSTER_NODE, &cl, err))) {
+        return rv;
+    }
+    c->u.cert_put.clearance = (enum cr_clearance)cl;
+    if (f->v[F_P] != NULL &&
+        (rv = get_perms(f->v[F_P], &c->u.cert_put.perms,
+                        &c->u.cert_put.n_perms, err)) != CR_OK) {
+        return rv;
+    }
+    certs = f->v[F_CERTS];
+    if (certs->type != MSGPACK_OBJECT_ARRAY || certs->via.array.size == 0 ||
+        certs->via.array.size > MAX_CERTS) {
+        return cr_error_set(err, CR_EINVAL,
+                            "field 'certs' must be an array of 1 to %u "
+                            "certificates",
+                            MAX_CERTS);
+    }
+    c->u.cert_put.certs.items =
+        calloc(certs->via.array.size, sizeof(struct cr_der));
+    if (c->u.cert_put.certs.items == NULL) {
+        return cr_error_set(err, CR_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < certs->via.array.size; i++) {
+        rv = get_der(&certs->via.array.ptr[i], "certs",
+                     &c->u.cert_put.certs.items[i], err);
+        if (rv != CR_OK) {
+            return rv;
+        }
+        c->u.cert_put.certs.n++;
+    }
+    return CR_OK;
+}
+
+static enum cr_status decode_cert_edit(const struct fields *f,
+                                       struct cr_command *c,
+                                       struct cr_error *err)
+{
+    enum cr_status rv;
+    int64_t d = -1;
+    unsigned cl;
+
+    if ((rv = need(f, F_TH, err)) ||
+        (rv = cr_mp_get_thumb(f->v[F_TH], "th", false,
+                              c->u.cert_edit.thumbprint, err))) {
+        return rv;
+    }
+    if (f->v[F_D] != NULL) {
+        if ((rv = cr_mp_get_i64(f->v[F_D], "d", &d, err)) != CR_OK) {
+            return rv;
+        }
+        if (d < -1 || d > 1) {
+            return cr_error_set(err, CR_EINVAL,
+                                "field 'd' (disabled) must be -1, 0 or 1");
+        }
+    }
+    c->u.cert_edit.disabled = (int)d;
+    if (f->v[F_N] != NULL &&
+        (rv = cr_mp_get_str(f->v[F_N], "n", MAX_NAME, &c->u.cert_edit.name,
+                            err)) != CR_OK) {
+        return rv;
+    }
+    if (f->v[F_CL] != NULL) {
+        if ((rv = get_enum(f->v[F_CL], "cl", CR_CLEARANCE_VALID_USER,
+                           CR_CLEARANCE_CLUSTER_NODE, &cl, err)) != CR_OK) {
+            return rv;
+        }
+        c->u.cert_edit.set_clearance = true;
+        c->u.cert_edit.clearance = (enum cr_clearance)cl;
+    }
+    if (f->v[F_P] != NULL) {
+        if ((rv = get_perms(f->v[F_P], &c->u.cert_edit.perms,
+                            &c->u.cert_edit.n_perms, err)) != CR_OK) {
+            return rv;
+        }
+        c->u.cert_edit.set_perms = true;
+    }
+    return CR_OK;
+}
+
+static enum cr_status decode_doc(const struct fields *f, struct cr_command *c,
+                                 struct cr_error *err)
+{
+    enum cr_status rv;
+
+    if ((rv = need(f, F_DB, err)) || (rv = need(f, F_ID, err)) ||
+        (rv = cr_mp_get_str(f->v[F_DB], "db", MAX_NAME, &c->u.doc.db, err)) ||
+        (rv = cr_mp_get_str(f->v[F_ID], "id", MAX_DOC_ID, &c->u.doc.id,
+                            err))) {
+        return rv;
+    }
+    if (c->type == CR_CMD_DOC_PUT) {
+        const msgpack_object *j = f->v[F_J];
+        if ((rv = need(f, F_J, err)) != CR_OK) {
+            return rv;
+        }
+        if (j->type != MSGPACK_OBJECT_STR || j->via.str.size > MAX_JSON) {
+            return cr_error_set(err, CR_EINVAL,
+                                "field 'j' (document JSON) must be a string "
+                                "of at most %u bytes",
+                                MAX_JSON);
+        }
+        /* JSON may not contain a raw NUL, so the same string check
+         * applies. */
+        if ((rv = cr_mp_get_str(j, "j", MAX_JSON, &c->u.doc.json, err))) {
+            return rv;
+        }
+        c->u.doc.json_len = j->via.str.size;
+    }
+    return CR_OK;
+}
+
+static enum cr_status decode_node(const struct fields *f,
+                                  struct cr_command *c, struct cr_error *err)
+{
+    bool pending = c->type == CR_CMD_NODE_PENDING;
+    enum cr_status rv;
+
+    if ((rv = need(f, F_ID, err)) ||
+        (rv = cr_mp_get_u64(f->v[F_ID], "id", &c->u.node.id, err))) {
+        return rv;
+    }
+    if (pending && ((rv = need(f, F_RA, err)) || (rv = need(f, F_AU, err)) ||
+                    (rv = need(f, F_JT, err)))) {
+        return rv;
+    }
+    if (f->v[F_RA] != NULL &&
+        (rv = cr_mp_get_str(f->v[F_RA], "ra", MAX_ADDRESS,
+                            &c->u.node.raft_address, err)) != CR_OK) {
+        return rv;
+    }
+    if (f->v[F_AU] != NULL &&
+        (rv = cr_mp_get_str(f->v[F_AU], "au", MAX_ADDRESS, &c->u.node.api_url,
+                            err)) != CR_OK) {
+        return rv;
+    }
+    if (f->v[F_JT] != NULL &&
+        (rv = cr_mp_get_thumb(f->v[F_JT], "jt", false,
+                              c->u.node.join_thumbprint, err)) != CR_OK) {
+        return rv;
+    }
+    return CR_OK;
+}
+
+static enum cr_status decode_body(const struct fields *f, struct cr_command *c,
+                                  struct cr_error *err)
+{
+    enum cr_status rv;
+
+    switch (c->type) {
+    case CR_CMD_BOOTSTRAP:
+        if ((rv = need(f, F_CC, err)) || (rv = need(f, F_AC, err)) ||
+            (rv = need(f, F_AN, err)) ||
+            (rv = get_der(f->v[F_CC], "cc", &c->u.bootstrap.cluster_cert,
+                          err)) ||
+            (rv = get_der(f->v[F_AC], "ac", &c->u.bootstrap.admin_cert,
+                          err))) {
+            return rv;
+        }
+        return cr_mp_get_str(f->v[F_AN], "an", MAX_NAME,
+                             &c->u.bootstrap.admin_name, err);
+    case CR_CMD_CERT_PUT:
+        return decode_cert_put(f, c, err);
+    case CR_CMD_CERT_DELETE:
+        if ((rv = need(f, F_TH, err)) != CR_OK) {
+            return rv;
+        }
+        return cr_mp_get_thumb(f->v[F_TH], "th", false,
+                               c->u.cert_delete.thumbprint, err);
+    case CR_CMD_CERT_EDIT:
+        return decode_cert_edit(f, c, err);
+    case CR_CMD_DB_PUT:
+    case CR_CMD_DB_DELETE:
+        if ((rv = need(f, F_DB, err)) != CR_OK) {
+            return rv;
+        }
+        return cr_mp_get_str(f->v[F_DB], "db", MAX_NAME, &c->u.db.name, err);
+    case CR_CMD_DOC_PUT:
+    case CR_CMD_DOC_DELETE:
+        return decode_doc(f, c, err);
+    case CR_CMD_NODE_PENDING:
+    case CR_CMD_NODE_JOINED:
+    case CR_CMD_NODE_REMOVED:
+        return decode_node(f, c, err);
+    default:
+        return cr_error_set(err, CR_EINVAL, "unknown command type");
+    }
+}
+
+static enum cr_status decode_object(const msgpack_object *o,
+                                    struct cr_command *c, struct cr_error *err)
+{
+    struct fields f;
+    enum cr_status rv;
+    unsigned type;
+    bool bootstrap;
+
+    if ((rv = fields_collect(o, &f, err)) || (rv = need(&f, F_T, err)) ||
+        (rv = need(&f, F_C, err)) || (rv = need(&f, F_TS, err))) {
+        return rv;
+    }
+    if (f.v[F_T]->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        f.v[F_T]->via.u64 < CR_CMD_BOOTSTRAP ||
+        f.v[F_T]->via.u64 >= CR_CMD_TYPE_MAX) {
+        return cr_error_set(err, CR_EINVAL,
+                            "field 't' is not a known command type");
+    }
+    type = (unsigned)f.v[F_T]->via.u64;
+    c->type = (enum cr_command_type)type;
+    bootstrap = c->type == CR_CMD_BOOTSTRAP;
+    if ((rv = cr_mp_get_thumb(f.v[F_C], "c", bootstrap, c->caller, err))) {
+        return rv;
+    }
+    if (bootstrap && c->caller[0] != '\0') {
+        return cr_error_set(err, CR_EINVAL,
+                            "field 'c' must be empty for a bootstrap");
+    }
+    if ((rv = cr_mp_get_i64(f.v[F_TS], "ts", &c->time_ms, err))) {
+        return rv;
+    }
+    if (f.v[F_CD] != NULL &&
+        (rv = get_der(f.v[F_CD], "cd", &c->caller_der, err)) != CR_OK) {
+        return rv;
+    }
+    return decode_body(&f, c, err);
+}
+
+enum cr_status cr_command_decode(const void *data, size_t len,
+                                 struct cr_command *out, struct cr_error *err)
+{
+    msgpack_unpacked u;
+    enum cr_status rv;
+
+    memset(out, 0, sizeof *out);
+    msgpack_unpacked_init(&u);
+    rv = cr_mp_unpack_one(&u, data, len, "the command", err);
+    if (rv == CR_OK) {
+        rv = decode_object(&u.data, out, err);
+    }
+    msgpack_unpacked_destroy(&u);
+    if (rv != CR_OK) {
+        cr_command_free(out);
+        memset(out, 0, sizeof *out);
+    }
+    return rv;
+}
+
+void cr_command_free(struct cr_command *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    free(c->caller_der.der);
+    c->caller_der.der = NULL;
+    switch (c->type) {
+    case CR_CMD_BOOTSTRAP:
+        free(c->u.bootstrap.cluster_cert.der);
+        free(c->u.bootstrap.admin_cert.der);
+        free(c->u.bootstrap.admin_name);
+        break;
+    case CR_CMD_CERT_PUT:
+        free(c->u.cert_put.name);
+        perms_free(c->u.cert_put.perms, c->u.cert_put.n_perms);
+        cr_der_list_free(&c->u.cert_put.certs);
+        break;
+    case CR_CMD_CERT_EDIT:
+        free(c->u.cert_edit.name);
+        perms_free(c->u.cert_edit.perms, c->u.cert_edit.n_perms);
+        break;
+    case CR_CMD_DB_PUT:
+    case CR_CMD_DB_DELETE:
+        free(c->u.db.name);
+        break;
+    case CR_CMD_DOC_PUT:
+    case CR_CMD_DOC_DELETE:
+        free(c->u.doc.db);
+        free(c->u.doc.id);
+        free(c->u.doc.json);
+        break;
+    case CR_CMD_NODE_PENDING:
+    case CR_CMD_NODE_JOINED:
+    case CR_CMD_NODE_REMOVED:
+        free(c->u.node.raft_address);
+        free(c->u.node.api_url);
+        break;
+    default:
+        break;
+    }
+    memset(&c->u, 0, sizeof c->u);
+}

@@ -1,0 +1,326 @@
+/*
+ * registry.c - certificate entries and collections.
+ *
+ * Entries live in a uthash keyed by thumbprint, because every request's
+ * authentication looks one up, and in an ordered map for listings and
+ * snapshots that must come out the same on every node.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "state_internal.h"
+
+/* uthash reports a failed table allocation through this hook (we asked
+ * for the non-fatal mode); the caller's local `oom` flag records it. */
+#undef uthash_nonfatal_oom
+#define uthash_nonfatal_oom(obj) (oom = true)
+
+void cr_perms_free(struct cr_permission *perms, size_t n)
+{
+    size_t i;
+
+    for (i = 0; perms != NULL && i < n; i++) {
+        free(perms[i].database);
+    }
+    free(perms);
+}
+
+enum cr_status cr_perms_copy(const struct cr_permission *in, size_t n,
+                             struct cr_permission **out)
+{
+    struct cr_permission *p;
+    size_t i;
+
+    *out = NULL;
+    if (n == 0) {
+        return CR_OK;
+    }
+    p = calloc(n, sizeof *p);
+    if (p == NULL) {
+        return CR_ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        p[i].access = in[i].access;
+        p[i].database = strdup(in[i].database);
+        if (p[i].database == NULL) {
+            cr_perms_free(p, n);
+            return CR_ENOMEM;
+        }
+    }
+    *out = p;
+    return CR_OK;
+}
+
+static int perm_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct cr_permission *)a)->database,
+                  ((const struct cr_permission *)b)->database);
+}
+
+enum cr_status cr_perms_normalize(const struct cr_permission *in, size_t n,
+                                  struct cr_permission **out, size_t *n_out,
+                                  struct cr_error *err)
+{
+    struct cr_permission *p;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!cr_database_name_valid(in[i].database)) {
+            return cr_error_set(err, CR_EINVAL,
+                                "permission for an invalid database name "
+                                "'%.128s': use 1..128 characters of A-Z a-z "
+                                "0-9 _ . - not starting with '.'",
+                                in[i].database != NULL ? in[i].database : "");
+        }
+        if (in[i].access < CR_ACCESS_READ || in[i].access > CR_ACCESS_ADMIN) {
+            return cr_error_set(err, CR_EINVAL,
+                                "permission for database '%s' must be Admin, "
+                                "ReadWrite or Read",
+                                in[i].database);
+        }
+    }
+    if (cr_perms_copy(in, n, &p) != CR_OK) {
+        return cr_error_set(err, CR_ENOMEM, "out of memory");
+    }
+    if (n > 1) {
+        qsort(p, n, sizeof *p, perm_cmp);
+    }
+    for (i = 1; i < n; i++) {
+        if (strcmp(p[i - 1].database, p[i].database) == 0) {
+            cr_error_set(err, CR_EINVAL,
+                         "database '%s' is listed twice in the permissions",
+                         p[i].database);
+            cr_perms_free(p, n);
+            return CR_EINVAL;
+        }
+    }
+    *out = p;
+    *n_out = n;
+    return CR_OK;
+}
+
+struct cr_cert_node *cr_cert_node_new(struct cr_cert_info *info,
+                                      const char *name,
+                                      enum cr_clearance clearance,
+                                      const struct cr_permission *perms,
+                                      size_t n_perms, uint64_t index,
+                                      int64_t time_ms)
+{
+    struct cr_cert_node *n = calloc(1, sizeof *n);
+    struct cr_cert_entry *e;
+
+    if (n == NULL) {
+        return NULL;
+    }
+    e = &n->e;
+    e->name = strdup(name);
+    if (e->name == NULL || cr_perms_copy(perms, n_perms, &e->perms) != CR_OK) {
+        free(e->name);
+        free(n);
+        return NULL;
+    }
+    e->n_perms = n_perms;
+    memcpy(e->thumbprint, info->thumbprint, sizeof e->thumbprint);
+    memcpy(e->sha1, info->sha1, sizeof e->sha1);
+    memcpy(e->pin, info->pin, sizeof e->pin);
+    e->clearance = clearance;
+    e->not_before = info->not_before;
+    e->not_after = info->not_after;
+    e->subject = info->subject;
+    e->issuer = info->issuer;
+    e->der = info->der;
+    e->der_len = info->der_len;
+    info->subject = info->issuer = NULL;
+    info->der = NULL;
+    info->der_len = 0;
+    e->added_index = index;
+    e->added_ms = time_ms;
+    n->order.key = e->thumbprint;
+    return n;
+}
+
+void cr_cert_node_free(struct cr_cert_node *n)
+{
+    if (n == NULL) {
+        return;
+    }
+    free(n->e.name);
+    cr_perms_free(n->e.perms, n->e.n_perms);
+    free(n->e.subject);
+    free(n->e.issuer);
+    free(n->e.der);
+    free(n->e.secondaries);
+    free(n);
+}
+
+struct cr_cert_node *cr_registry_find(const struct cr_registry *reg,
+                                      const char *thumbprint)
+{
+    struct cr_cert_node *n = NULL;
+
+    HASH_FIND(hh, reg->by_thumb, thumbprint, CR_THUMBPRINT_LEN, n);
+    return n;
+}
+
+int cr_registry_insert(struct cr_registry *reg, struct cr_cert_node *n)
+{
+    bool oom = false;
+
+    n->order.key = n->e.thumbprint;
+    HASH_ADD(hh, reg->by_thumb, e.thumbprint, CR_THUMBPRINT_LEN, n);
+    if (oom) {
+        return -1;
+    }
+    if (cr_omap_insert(&reg->order, &n->order) != NULL) {
+        /* A duplicate is a bug of the caller; undo and report. */
+        HASH_DELETE(hh, reg->by_thumb, n);
+        return -1;
+    }
+    return 0;
+}
+
+void cr_registry_unlink(struct cr_registry *reg, struct cr_cert_node *n)
+{
+    HASH_DELETE(hh, reg->by_thumb, n);
+    cr_omap_remove(&reg->order, n->e.thumbprint);
+}
+
+static void release_node(struct cr_omap_node *o)
+{
+    cr_cert_node_free(CR_OMAP_ENTRY(o, struct cr_cert_node, order));
+}
+
+void cr_registry_free(struct cr_registry *reg)
+{
+    HASH_CLEAR(hh, reg->by_thumb);
+    cr_omap_clear(&reg->order, release_node);
+    free(reg->cluster);
+    reg->cluster = NULL;
+    reg->n_cluster = 0;
+}
+
+bool cr_registry_is_cluster(const struct cr_registry *reg,
+                            const char *thumbprint)
+{
+    size_t i;
+
+    for (i = 0; i < reg->n_cluster; i++) {
+        if (strcmp(reg->cluster[i], thumbprint) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int cr_registry_cluster_add(struct cr_registry *reg, const char *thumbprint)
+{
+    char(*c)[CR_THUMBPRINT_LEN + 1] =
+        realloc(reg->cluster, (reg->n_cluster + 1) * sizeof *c);
+
+    if (c == NULL) {
+        return -1;
+    }
+    memmove(c + 1, c, reg->n_cluster * sizeof *c); /* newest first */
+    memcpy(c[0], thumbprint, CR_THUMBPRINT_LEN + 1);
+    reg->cluster = c;
+    reg->n_cluster++;
+    return 0;
+}
+
+/* --- public lookups -------------------------------------------------- */
+
+/* Lookups accept a thumbprint in either case, as users type it. */
+static bool thumb_key(const char *in, char *out)
+{
+    if (!cr_thumbprint_valid(in)) {
+        return false;
+    }
+    memcpy(out, in, CR_THUMBPRINT_LEN + 1);
+    cr_thumbprint_normalize(out);
+    return true;
+}
+
+const struct cr_cert_entry *cr_state_cert_find(const struct cr_state *st,
+                                               const char *thumbprint)
+{
+    char key[CR_THUMBPRINT_LEN + 1];
+    struct cr_cert_node *n;
+
+    if (!thumb_key(thumbprint, key)) {
+        return NULL;
+    }
+    n = cr_registry_find(&st->reg, key);
+    return n != NULL ? &n->e : NULL;
+}
+
+const struct cr_cert_entry *cr_state_cert_primary(const struct cr_state *st,
+                                                  const struct cr_cert_entry *e)
+{
+    struct cr_cert_node *n;
+
+    if (e == NULL || e->primary[0] == '\0') {
+        return e;
+    }
+    n = cr_registry_find(&st->reg, e->primary);
+    return n != NULL ? &n->e : NULL;
+}
+
+size_t cr_state_cert_count(const struct cr_state *st)
+{
+    return st->reg.order.count;
+}
+
+struct cert_visit {
+    cr_cert_visit_fn fn;
+    void *arg;
+};
+
+static bool cert_visit(struct cr_omap_node *o, void *arg)
+{
+    struct cert_visit *v = arg;
+
+    return v->fn(&CR_OMAP_ENTRY(o, struct cr_cert_node, order)->e, v->arg);
+}
+
+void cr_state_cert_foreach(const struct cr_state *st, cr_cert_visit_fn fn,
+                           void *arg)
+{
+    struct cert_visit v = {fn, arg};
+
+    cr_omap_walk(&st->reg.order, NULL, true, cert_visit, &v);
+}
+
+size_t cr_state_cluster_cert_count(const struct cr_state *st)
+{
+    return st->reg.n_cluster;
+}
+
+const struct cr_cert_entry *cr_state_cluster_cert(const struct cr_state *st,
+                                                  size_t i)
+{
+    struct cr_cert_node *n;
+
+    if (i >= st->reg.n_cluster) {
+        return NULL;
+    }
+    n = cr_registry_find(&st->reg, st->reg.cluster[i]);
+    return n != NULL ? &n->e : NULL;
+}
+
+bool cr_state_is_cluster_node(const struct cr_state *st,
+                              const char *thumbprint)
+{
+    char key[CR_THUMBPRINT_LEN + 1];
+    const struct cr_cert_entry *e, *p;
+
+    if (!thumb_key(thumbprint, key)) {
+        return false;
+    }
+    if (cr_registry_is_cluster(&st->reg, key)) {
+        return true;
+    }
+    e = cr_state_cert_find(st, key);
+    p = cr_state_cert_primary(st, e);
+    return p != NULL && p->clearance == CR_CLEARANCE_CLUSTER_NODE &&
+           !p->disabled;
+}

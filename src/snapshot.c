@@ -1,0 +1,577 @@
+/*
+ * snapshot.c - the whole state as msgpack, and back.
+ *
+ * Format (version 1): a stream of msgpack objects rather than one huge
+ * object, so that neither side ever holds a parsed tree of a million
+ * certificates; each record is scanned and unpacked on its own.
+ *
+ *   header  {"v":1, "ai":applied index, "nc":certs, "cl":[cluster
+ *            thumbprints, newest first], "pn":[[id, raft address, API URL,
+ *            join thumbprint, added index]...], "ndb":databases,
+ *            "na":audit records}
+ *   nc x    [thumbprint, der, name, clearance, [[db, access]...], disabled,
+ *            primary, [secondary...], added index, added ms, subject,
+ *            issuer, not before, not after, sha1, pin]    thumbprint order
+ *   ndb x   [name, document count] then that many [id, json]  name order
+ *   na x    [index, time ms, caller, caller name, operation, target,
+ *            status]                                           oldest first
+ *
+ * Everything is in sorted order, so equal states give equal bytes.
+ * Restore checks every field and the links between collection members,
+ * builds a fresh state, and swaps it in only when all of it was valid.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mp.h"
+#include "state_internal.h"
+
+#define SNAPSHOT_VERSION 1
+#define CERT_FIELDS 16
+#define MAX_TEXT (64u * 1024)
+#define MAX_JSON (64u * 1024 * 1024)
+
+/* --- writing --------------------------------------------------------- */
+
+static void pack_cert(msgpack_packer *pk, const struct cr_cert_entry *e)
+{
+    size_t i;
+
+    msgpack_pack_array(pk, CERT_FIELDS);
+    cr_mp_pack_str(pk, e->thumbprint);
+    cr_mp_pack_bin(pk, e->der, e->der_len);
+    cr_mp_pack_str(pk, e->name);
+    msgpack_pack_uint64(pk, (uint64_t)e->clearance);
+    msgpack_pack_array(pk, e->n_perms);
+    for (i = 0; i < e->n_perms; i++) {
+        msgpack_pack_array(pk, 2);
+        cr_mp_pack_str(pk, e->perms[i].database);
+        msgpack_pack_uint64(pk, (uint64_t)e->perms[i].access);
+    }
+    if (e->disabled) {
+        msgpack_pack_true(pk);
+    } else {
+        msgpack_pack_false(pk);
+    }
+    cr_mp_pack_str(pk, e->primary);
+    msgpack_pack_array(pk, e->n_secondaries);
+    for (i = 0; i < e->n_secondaries; i++) {
+        cr_mp_pack_str(pk, e->secondaries[i]);
+    }
+    msgpack_pack_uint64(pk, e->added_index);
+    msgpack_pack_int64(pk, e->added_ms);
+    cr_mp_pack_str(pk, e->subject);
+    cr_mp_pack_str(pk, e->issuer);
+    msgpack_pack_int64(pk, e->not_before);
+    msgpack_pack_int64(pk, e->not_after);
+    cr_mp_pack_str(pk, e->sha1);
+    cr_mp_pack_str(pk, e->pin);
+}
+
+static bool cert_write(const struct cr_cert_entry *e, void *arg)
+{
+    struct cr_mp_writer *w = arg;
+
+    pack_cert(&w->pk, e);
+    return !w->failed;
+}
+
+static bool doc_write(struct cr_omap_node *o, void *arg)
+{
+    struct cr_mp_writer *w = arg;
+    struct cr_doc *d = CR_OMAP_ENTRY(o, struct cr_doc, node);
+
+    msgpack_pack_array(&w->pk, 2);
+    cr_mp_pack_str(&w->pk, d->id);
+    cr_mp_pack_strn(&w->pk, d->json, d->len);
+    return !w->failed;
+}
+
+static bool db_write(struct cr_omap_node *o, void *arg)
+{
+    struct cr_mp_writer *w = arg;
+    struct cr_database *db = CR_OMAP_ENTRY(o, struct cr_database, node);
+
+    msgpack_pack_array(&w->pk, 2);
+    cr_mp_pack_str(&w->pk, db->name);
+    msgpack_pack_uint64(&w->pk, db->docs.count);
+    cr_omap_walk(&db->docs, NULL, true, doc_write, w);
+    return !w->failed;
+}
+
+static void pack_header(msgpack_packer *pk, const struct cr_state *st)
+{
+    size_t i;
+
+    msgpack_pack_map(pk, 7);
+    cr_mp_pack_str(pk, "v");
+    msgpack_pack_uint64(pk, SNAPSHOT_VERSION);
+    cr_mp_pack_str(pk, "ai");
+    msgpack_pack_uint64(pk, st->applied_index);
+    cr_mp_pack_str(pk, "nc");
+    msgpack_pack_uint64(pk, st->reg.order.count);
+    cr_mp_pack_str(pk, "cl");
+    msgpack_pack_array(pk, st->reg.n_cluster);
+    for (i = 0; i < st->reg.n_cluster; i++) {
+        cr_mp_pack_str(pk, st->reg.cluster[i]);
+    }
+    cr_mp_pack_str(pk, "pn");
+    msgpack_pack_array(pk, st->n_pending);
+    for (i = 0; i < st->n_pending; i++) {
+        const struct cr_pending_node *p = &st->pending[i];
+        msgpack_pack_array(pk, 5);
+        msgpack_pack_uint64(pk, p->id);
+        cr_mp_pack_str(pk, p->raft_address);
+        cr_mp_pack_str(pk, p->api_url);
+        cr_mp_pack_str(pk, p->join_thumbprint);
+        msgpack_pack_uint64(pk, p->added_index);
+    }
+    cr_mp_pack_str(pk, "ndb");
+    msgpack_pack_uint64(pk, st->dbs.count);
+    cr_mp_pack_str(pk, "na");
+    msgpack_pack_uint64(pk, st->audit.count);
+}
+
+enum cr_status cr_state_snapshot(const struct cr_state *st,
+                                 struct cr_buf *out, struct cr_error *err)
+{
+    struct cr_mp_writer w;
+    size_t start = out->len, i;
+
+    cr_mp_writer_init(&w, out);
+    pack_header(&w.pk, st);
+    cr_state_cert_foreach(st, cert_write, &w);
+    cr_omap_walk(&st->dbs, NULL, true, db_write, &w);
+    for (i = 0; i < st->audit.count && !w.failed; i++) {
+        const struct cr_audit_record *r = cr_audit_at(&st->audit, i);
+        msgpack_pack_array(&w.pk, 7);
+        msgpack_pack_uint64(&w.pk, r->index);
+        msgpack_pack_int64(&w.pk, r->time_ms);
+        cr_mp_pack_str(&w.pk, r->caller);
+        cr_mp_pack_str(&w.pk, r->caller_name);
+        cr_mp_pack_str(&w.pk, r->operation);
+        cr_mp_pack_str(&w.pk, r->target);
+        msgpack_pack_uint64(&w.pk, (uint64_t)r->status);
+    }
+    if (w.failed) {
+        out->len = start;
+        return cr_error_set(err, CR_ENOMEM, "out of memory writing a snapshot");
+    }
+    return CR_OK;
+}
+
+/* --- reading --------------------------------------------------------- */
+
+struct reader {
+    const unsigned char *data;
+    size_t len, pos;
+    msgpack_unpacked u;
+    struct cr_error *err;
+};
+
+/* The next record, unpacked into r->u. */
+static enum cr_status reader_next(struct reader *r, const char *what)
+{
+    size_t objlen = 0, off = 0;
+
+    if (r->pos >= r->len ||
+        cr_mp_scan(r->data + r->pos, r->len - r->pos, &objlen) != 0) {
+        return cr_error_set(r->err, CR_EINVAL,
+                            "snapshot: %s is truncated or corrupt", what);
+    }
+    if (msgpack_unpack_next(&r->u, (const char *)r->data + r->pos, objlen,
+                            &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != objlen) {
+        return cr_error_set(r->err, CR_EINVAL, "snapshot: %s is corrupt",
+                            what);
+    }
+    r->pos += objlen;
+    return CR_OK;
+}
+
+static const msgpack_object *array_of(const msgpack_object *o, uint32_t n)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != n) {
+        return NULL;
+    }
+    return o->via.array.ptr;
+}
+
+static enum cr_status bad(struct reader *r, const char *what)
+{
+    return cr_error_set(r->err, CR_EINVAL, "snapshot: %s is invalid", what);
+}
+
+static enum cr_status read_perms(struct reader *r, const msgpack_object *o,
+                                 struct cr_cert_entry *e)
+{
+    struct cr_permission *tmp;
+    enum cr_status rv = CR_OK;
+    uint32_t i, n;
+
+    if (o->type != MSGPACK_OBJECT_ARRAY) {
+        return bad(r, "a permission list");
+    }
+    n = o->via.array.size;
+    tmp = calloc(n > 0 ? n : 1, sizeof *tmp);
+    if (tmp == NULL) {
+        return cr_error_set(r->err, CR_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < n && rv == CR_OK; i++) {
+        const msgpack_object *p = array_of(&o->via.array.ptr[i], 2);
+        uint64_t a;
+        if (p == NULL ||
+            cr_mp_get_str(&p[0], "database", 128, &tmp[i].database,
+                          r->err) != CR_OK ||
+            cr_mp_get_u64(&p[1], "access", &a, r->err) != CR_OK) {
+            rv = bad(r, "a permission");
+        } else {
+            tmp[i].access = (enum cr_access)(a <= CR_ACCESS_ADMIN ? a : 0);
+        }
+    }
+    /* Normalising again checks names, levels, order and duplicates. */
+    if (rv == CR_OK &&
+        cr_perms_normalize(tmp, n, &e->perms, &e->n_perms, r->err) != CR_OK) {
+        rv = bad(r, "a permission list");
+    }
+    cr_perms_free(tmp, n);
+    return rv;
+}
+
+static enum cr_status read_cert_fields(struct reader *r,
+                                       const msgpack_object *f,
+                                       struct cr_cert_node *n)
+{
+    struct cr_cert_entry *e = &n->e;
+    char check[CR_THUMBPRINT_LEN + 1];
+    uint64_t cl;
+    uint32_t i;
+
+    if (cr_mp_get_thumb(&f[0], "thumbprint", false, e->thumbprint, r->err) ||
+        cr_mp_get_bin(&f[1], "der", 1u << 20, &e->der, &e->der_len, r->err) ||
+        cr_mp_get_str(&f[2], "name", CR_CERT_NAME_MAX, &e->name, r->err) ||
+        cr_mp_get_u64(&f[3], "clearance", &cl, r->err) ||
+        read_perms(r, &f[4], e) ||
+        cr_mp_get_bool(&f[5], "disabled", &e->disabled, r->err) ||
+        cr_mp_get_thumb(&f[6], "primary", true, e->primary, r->err) ||
+        f[7].type != MSGPACK_OBJECT_ARRAY ||
+        cr_mp_get_u64(&f[8], "added index", &e->added_index, r->err) ||
+        cr_mp_get_i64(&f[9], "added ms", &e->added_ms, r->err) ||
+        cr_mp_get_str(&f[10], "subject", MAX_TEXT, &e->subject, r->err) ||
+        cr_mp_get_str(&f[11], "issuer", MAX_TEXT, &e->issuer, r->err) ||
+        cr_mp_get_i64(&f[12], "not before", &e->not_before, r->err) ||
+        cr_mp_get_i64(&f[13], "not after", &e->not_after, r->err) ||
+        cr_mp_get_strbuf(&f[14], "sha1", e->sha1, sizeof e->sha1, r->err) ||
+        cr_mp_get_strbuf(&f[15], "pin", e->pin, sizeof e->pin, r->err)) {
+        return bad(r, "a certificate entry");
+    }
+    cr_thumbprint(e->der, e->der_len, check);
+    if (strcmp(check, e->thumbprint) != 0 || e->name[0] == '\0' ||
+        cl < CR_CLEARANCE_VALID_USER || cl > CR_CLEARANCE_CLUSTER_NODE ||
+        strlen(e->sha1) != CR_SHA1_LEN || strlen(e->pin) != CR_PIN_LEN) {
+        return bad(r, "a certificate entry");
+    }
+    e->clearance = (enum cr_clearance)cl;
+    if (f[7].via.array.size > 0) {
+        e->secondaries = calloc(f[7].via.array.size, sizeof *e->secondaries);
+        if (e->secondaries == NULL) {
+            return cr_error_set(r->err, CR_ENOMEM, "out of memory");
+        }
+    }
+    for (i = 0; i < f[7].via.array.size; i++) {
+        if (cr_mp_get_thumb(&f[7].via.array.ptr[i], "secondary", false,
+                            e->secondaries[i], r->err) != CR_OK) {
+            return bad(r, "a collection");
+        }
+        e->n_secondaries++;
+    }
+    return CR_OK;
+}
+
+static enum cr_status read_certs(struct reader *r, struct cr_state *st,
+                                 uint64_t count)
+{
+    uint64_t i;
+
+    for (i = 0; i < count; i++) {
+        const msgpack_object *f;
+        struct cr_cert_node *n;
+        enum cr_status rv = reader_next(r, "a certificate entry");
+
+        if (rv != CR_OK) {
+            return rv;
+        }
+        if ((f = array_of(&r->u.data, CERT_FIELDS)) == NULL) {
+            return bad(r, "a certificate entry");
+        }
+        if ((n = calloc(1, sizeof *n)) == NULL) {
+            return cr_error_set(r->err, CR_ENOMEM, "out of memory");
+        }
+        rv = read_cert_fields(r, f, n);
+        if (rv == CR_OK && cr_registry_find(&st->reg, n->e.thumbprint)) {
+            rv = bad(r, "a certificate entry (duplicate)");
+        }
+        if (rv == CR_OK && cr_registry_insert(&st->reg, n) != 0) {
+            rv = cr_error_set(r->err, CR_ENOMEM, "out of memory");
+        }
+        if (rv != CR_OK) {
+            cr_cert_node_free(n);
+            return rv;
+        }
+    }
+    return CR_OK;
+}
+
+/* Every secondary names an existing primary that lists it, and every
+ * listed secondary points back. */
+struct link_check {
+    const struct cr_state *st;
+    bool ok;
+};
+
+static bool link_visit(const struct cr_cert_entry *e, void *arg)
+{
+    struct link_check *lc = arg;
+    struct cr_cert_node *p;
+    size_t i;
+    bool listed = false;
+
+    if (e->primary[0] != '\0') {
+        p = cr_registry_find(&lc->st->reg, e->primary);
+        if (p == NULL || p->e.primary[0] != '\0' || e->n_secondaries != 0) {
+            lc->ok = false;
+            return false;
+        }
+        for (i = 0; i < p->e.n_secondaries && !listed; i++) {
+            listed = strcmp(p->e.secondaries[i], e->thumbprint) == 0;
+        }
+        lc->ok = listed;
+        return listed;
+    }
+    for (i = 0; i < e->n_secondaries; i++) {
+        struct cr_cert_node *s = cr_registry_find(&lc->st->reg, e->secondaries[i]);
+        if (s == NULL || strcmp(s->e.primary, e->thumbprint) != 0) {
+            lc->ok = false;
+            return false;
+        }
+    }
+    return true;
+}
+
+static enum cr_status read_header(struct reader *r, struct cr_state *st,
+                                  uint64_t *nc, uint64_t *ndb, uint64_t *na)
+{
+    const msgpack_object *h = &r->u.data, *v = NULL, *ai = NULL, *c = NULL,
+                         *cl = NULL, *pn = NULL, *d = NULL, *a = NULL;
+    uint64_t version;
+    uint32_t i;
+
+    if (h->type != MSGPACK_OBJECT_MAP) {
+        return bad(r, "the header");
+    }
+    for (i = 0; i < h->via.map.size; i++) {
+        const msgpack_object_kv *kv = &h->via.map.ptr[i];
+        if (cr_mp_key_is(&kv->key, "v")) v = &kv->val;
+        else if (cr_mp_key_is(&kv->key, "ai")) ai = &kv->val;
+        else if (cr_mp_key_is(&kv->key, "nc")) c = &kv->val;
+        else if (cr_mp_key_is(&kv->key, "cl")) cl = &kv->val;
+        else if (cr_mp_key_is(&kv->key, "pn")) pn = &kv->val;
+        else if (cr_mp_key_is(&kv->key, "ndb")) d = &kv->val;
+        else if (cr_mp_key_is(&kv->key, "na")) a = &kv->val;
+    }
+    if (v == NULL || cr_mp_get_u64(v, "v", &version, r->err) != CR_OK) {
+        return bad(r, "the header (no version)");
+    }
+    if (version != SNAPSHOT_VERSION) {
+        return cr_error_set(r->err, CR_EINVAL,
+                            "snapshot version %llu is not supported (this "
+                            "node reads version %d)",
+                            (unsigned long long)version, SNAPSHOT_VERSION);
+    }
+    if (ai == NULL || c == NULL || cl == NULL || pn == NULL || d == NULL ||
+        a == NULL || cr_mp_get_u64(ai, "ai", &st->applied_index, r->err) ||
+        cr_mp_get_u64(c, "nc", nc, r->err) ||
+        cr_mp_get_u64(d, "ndb", ndb, r->err) ||
+        cr_mp_get_u64(a, "na", na, r->err) ||
+        cl->type != MSGPACK_OBJECT_ARRAY || pn->type != MSGPACK_OBJECT_ARRAY) {
+        return bad(r, "the header");
+    }
+    /* The cluster list is stored newest first; re-adding oldest first
+     * keeps that order. */
+    for (i = cl->via.array.size; i-- > 0;) {
+        char t[CR_THUMBPRINT_LEN + 1];
+        if (cr_mp_get_thumb(&cl->via.array.ptr[i], "cluster", false, t,
+                            r->err) ||
+            cr_registry_cluster_add(&st->reg, t) != 0) {
+            return bad(r, "the cluster certificate list");
+        }
+    }
+    for (i = 0; i < pn->via.array.size; i++) {
+        const msgpack_object *p = array_of(&pn->via.array.ptr[i], 5);
+        char *ra = NULL, *au = NULL, jt[CR_THUMBPRINT_LEN + 1];
+        uint64_t id, idx;
+        enum cr_status rv = CR_EINVAL;
+        if (p != NULL && !cr_mp_get_u64(&p[0], "id", &id, r->err) &&
+            !cr_mp_get_str(&p[1], "raft address", 512, &ra, r->err) &&
+            !cr_mp_get_str(&p[2], "api url", 512, &au, r->err) &&
+            !cr_mp_get_thumb(&p[3], "join", false, jt, r->err) &&
+            !cr_mp_get_u64(&p[4], "added", &idx, r->err) && id > 0 &&
+            (st->n_pending == 0 || st->pending[st->n_pending - 1].id < id)) {
+            rv = cr_pending_put(st, id, ra, au, jt, idx);
+        }
+        free(ra);
+        free(au);
+        if (rv != CR_OK) {
+            return bad(r, "a pending node");
+        }
+    }
+    return CR_OK;
+}
+
+static enum cr_status read_dbs(struct reader *r, struct cr_state *st,
+                               uint64_t count)
+{
+    const char *prev_db = NULL;
+    uint64_t i, j, ndocs;
+
+    for (i = 0; i < count; i++) {
+        const msgpack_object *f;
+        struct cr_database *db;
+        char *name = NULL;
+        const char *prev_id = NULL;
+        enum cr_status rv = reader_next(r, "a database");
+
+        if (rv != CR_OK) {
+            return rv;
+        }
+        if ((f = array_of(&r->u.data, 2)) == NULL ||
+            cr_mp_get_str(&f[0], "database", 128, &name, r->err) ||
+            cr_mp_get_u64(&f[1], "documents", &ndocs, r->err) ||
+            !cr_database_name_valid(name) ||
+            (prev_db != NULL && strcmp(prev_db, name) >= 0) ||
+            cr_db_create(st, name) != CR_OK) {
+            free(name);
+            return bad(r, "a database");
+        }
+        db = cr_db_find(st, name);
+        free(name);
+        prev_db = db->name;
+        for (j = 0; j < ndocs; j++) {
+            char *id = NULL;
+            struct cr_doc *doc;
+            if ((rv = reader_next(r, "a document")) != CR_OK) {
+                return rv;
+            }
+            if ((f = array_of(&r->u.data, 2)) == NULL ||
+                f[1].type != MSGPACK_OBJECT_STR ||
+                f[1].via.str.size > MAX_JSON ||
+                cr_mp_get_str(&f[0], "id", 512, &id, r->err) ||
+                !cr_document_id_valid(id) ||
+                (prev_id != NULL && strcmp(prev_id, id) >= 0) ||
+                cr_doc_put(db, id, f[1].via.str.ptr, f[1].via.str.size)) {
+                free(id);
+                return bad(r, "a document");
+            }
+            doc = cr_doc_find(db, id);
+            free(id);
+            prev_id = doc->id;
+        }
+    }
+    return CR_OK;
+}
+
+static enum cr_status read_audit(struct reader *r, struct cr_state *st,
+                                 uint64_t count)
+{
+    uint64_t i;
+
+    for (i = 0; i < count; i++) {
+        const msgpack_object *f;
+        char caller[CR_THUMBPRINT_LEN + 1], *name = NULL, *op = NULL,
+                                            *target = NULL;
+        uint64_t index, status;
+        int64_t time_ms;
+        enum cr_status rv = reader_next(r, "an audit record");
+
+        if (rv != CR_OK) {
+            return rv;
+        }
+        rv = CR_EINVAL;
+        if ((f = array_of(&r->u.data, 7)) != NULL &&
+            !cr_mp_get_u64(&f[0], "index", &index, r->err) &&
+            !cr_mp_get_i64(&f[1], "time", &time_ms, r->err) &&
+            !cr_mp_get_thumb(&f[2], "caller", true, caller, r->err) &&
+            !cr_mp_get_str(&f[3], "caller name", MAX_TEXT, &name, r->err) &&
+            !cr_mp_get_str(&f[4], "operation", 64, &op, r->err) &&
+            !cr_mp_get_str(&f[5], "target", MAX_TEXT, &target, r->err) &&
+            !cr_mp_get_u64(&f[6], "status", &status, r->err) &&
+            status <= CR_EINTERNAL) {
+            rv = cr_audit_append(&st->audit, index, time_ms, caller, name, op,
+                                 target, (enum cr_status)status);
+        }
+        free(name);
+        free(op);
+        free(target);
+        if (rv != CR_OK) {
+            return bad(r, "an audit record");
+        }
+    }
+    return CR_OK;
+}
+
+static enum cr_status restore_into(struct reader *r, struct cr_state *st)
+{
+    struct link_check lc = {st, true};
+    uint64_t nc = 0, ndb = 0, na = 0;
+    enum cr_status rv;
+    size_t i;
+
+    if ((rv = reader_next(r, "the header")) ||
+        (rv = read_header(r, st, &nc, &ndb, &na)) ||
+        (rv = read_certs(r, st, nc))) {
+        return rv;
+    }
+    cr_state_cert_foreach(st, link_visit, &lc);
+    if (!lc.ok) {
+        return bad(r, "a collection (members do not match)");
+    }
+    for (i = 0; i < st->reg.n_cluster; i++) {
+        if (cr_registry_find(&st->reg, st->reg.cluster[i]) == NULL) {
+            return bad(r, "the cluster certificate list");
+        }
+    }
+    if ((rv = read_dbs(r, st, ndb)) || (rv = read_audit(r, st, na))) {
+        return rv;
+    }
+    if (r->pos != r->len) {
+        return cr_error_set(r->err, CR_EINVAL,
+                            "snapshot: %zu trailing bytes", r->len - r->pos);
+    }
+    return CR_OK;
+}
+
+enum cr_status cr_state_restore(struct cr_state *st, const void *data,
+                                size_t len, struct cr_error *err)
+{
+    struct cr_state *fresh = cr_state_new();
+    struct reader r;
+    enum cr_status rv;
+
+    if (fresh == NULL) {
+        return cr_error_set(err, CR_ENOMEM, "out of memory");
+    }
+    /* Records beyond this node's capacity drop out, oldest first. */
+    fresh->audit.capacity = st->audit.capacity;
+    r.data = data;
+    r.len = data != NULL ? len : 0;
+    r.pos = 0;
+    r.err = err;
+    msgpack_unpacked_init(&r.u);
+    rv = restore_into(&r, fresh);
+    msgpack_unpacked_destroy(&r.u);
+    if (rv == CR_OK) {
+        cr_state_swap(st, fresh);
+    }
+    cr_state_free(fresh);
+    return rv;
+}

@@ -1,0 +1,203 @@
+/*
+ * state_equal.c - deep comparison of two states, field by field.
+ *
+ * Used by the tests and the cluster checkers to prove that nodes which
+ * applied the same log (or restored the same snapshot) agree. It does not
+ * go through the snapshot encoding, so it also catches a field that the
+ * snapshot forgot.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "state_internal.h"
+
+static bool str_eq(const char *a, const char *b)
+{
+    return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+/* The nodes of @m in key order (malloc'ed; NULL for an empty map). */
+struct collect {
+    struct cr_omap_node **v;
+    size_t n;
+};
+
+static bool collect_visit(struct cr_omap_node *o, void *arg)
+{
+    struct collect *c = arg;
+
+    c->v[c->n++] = o;
+    return true;
+}
+
+static bool omap_nodes(const struct cr_omap *m, struct collect *c)
+{
+    c->n = 0;
+    c->v = malloc((m->count > 0 ? m->count : 1) * sizeof *c->v);
+    if (c->v == NULL) {
+        return false;
+    }
+    cr_omap_walk(m, NULL, true, collect_visit, c);
+    return true;
+}
+
+static bool entry_equal(const struct cr_cert_entry *a,
+                        const struct cr_cert_entry *b)
+{
+    size_t i;
+
+    if (strcmp(a->thumbprint, b->thumbprint) || strcmp(a->sha1, b->sha1) ||
+        strcmp(a->pin, b->pin) || !str_eq(a->name, b->name) ||
+        a->clearance != b->clearance || a->n_perms != b->n_perms ||
+        a->not_before != b->not_before || a->not_after != b->not_after ||
+        !str_eq(a->subject, b->subject) || !str_eq(a->issuer, b->issuer) ||
+        a->disabled != b->disabled || a->der_len != b->der_len ||
+        memcmp(a->der, b->der, a->der_len) != 0 ||
+        strcmp(a->primary, b->primary) ||
+        a->n_secondaries != b->n_secondaries ||
+        a->added_index != b->added_index || a->added_ms != b->added_ms) {
+        return false;
+    }
+    for (i = 0; i < a->n_perms; i++) {
+        if (strcmp(a->perms[i].database, b->perms[i].database) ||
+            a->perms[i].access != b->perms[i].access) {
+            return false;
+        }
+    }
+    for (i = 0; i < a->n_secondaries; i++) {
+        if (strcmp(a->secondaries[i], b->secondaries[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool certs_equal(const struct cr_state *a, const struct cr_state *b)
+{
+    struct collect ca, cb;
+    bool eq;
+    size_t i;
+
+    if (a->reg.order.count != b->reg.order.count ||
+        a->reg.n_cluster != b->reg.n_cluster) {
+        return false;
+    }
+    for (i = 0; i < a->reg.n_cluster; i++) {
+        if (strcmp(a->reg.cluster[i], b->reg.cluster[i])) {
+            return false;
+        }
+    }
+    if (!omap_nodes(&a->reg.order, &ca)) {
+        return false;
+    }
+    if (!omap_nodes(&b->reg.order, &cb)) {
+        free(ca.v);
+        return false;
+    }
+    eq = ca.n == cb.n;
+    for (i = 0; eq && i < ca.n; i++) {
+        eq = entry_equal(
+            &CR_OMAP_ENTRY(ca.v[i], struct cr_cert_node, order)->e,
+            &CR_OMAP_ENTRY(cb.v[i], struct cr_cert_node, order)->e);
+    }
+    free(ca.v);
+    free(cb.v);
+    return eq;
+}
+
+static bool docs_equal(const struct cr_database *a, const struct cr_database *b)
+{
+    struct collect ca, cb;
+    bool eq;
+    size_t i;
+
+    if (strcmp(a->name, b->name) || a->docs.count != b->docs.count) {
+        return false;
+    }
+    if (!omap_nodes(&a->docs, &ca)) {
+        return false;
+    }
+    if (!omap_nodes(&b->docs, &cb)) {
+        free(ca.v);
+        return false;
+    }
+    eq = ca.n == cb.n;
+    for (i = 0; eq && i < ca.n; i++) {
+        const struct cr_doc *x = CR_OMAP_ENTRY(ca.v[i], struct cr_doc, node);
+        const struct cr_doc *y = CR_OMAP_ENTRY(cb.v[i], struct cr_doc, node);
+        eq = strcmp(x->id, y->id) == 0 && x->len == y->len &&
+             memcmp(x->json, y->json, x->len) == 0;
+    }
+    free(ca.v);
+    free(cb.v);
+    return eq;
+}
+
+static bool dbs_equal(const struct cr_state *a, const struct cr_state *b)
+{
+    struct collect ca, cb;
+    bool eq;
+    size_t i;
+
+    if (a->dbs.count != b->dbs.count || !omap_nodes(&a->dbs, &ca)) {
+        return false;
+    }
+    if (!omap_nodes(&b->dbs, &cb)) {
+        free(ca.v);
+        return false;
+    }
+    eq = ca.n == cb.n;
+    for (i = 0; eq && i < ca.n; i++) {
+        eq = docs_equal(CR_OMAP_ENTRY(ca.v[i], struct cr_database, node),
+                        CR_OMAP_ENTRY(cb.v[i], struct cr_database, node));
+    }
+    free(ca.v);
+    free(cb.v);
+    return eq;
+}
+
+static bool pending_equal(const struct cr_state *a, const struct cr_state *b)
+{
+    size_t i;
+
+    if (a->n_pending != b->n_pending) {
+        return false;
+    }
+    for (i = 0; i < a->n_pending; i++) {
+        const struct cr_pending_node *x = &a->pending[i], *y = &b->pending[i];
+        if (x->id != y->id || !str_eq(x->raft_address, y->raft_address) ||
+            !str_eq(x->api_url, y->api_url) ||
+            strcmp(x->join_thumbprint, y->join_thumbprint) ||
+            x->added_index != y->added_index) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool audit_equal(const struct cr_state *a, const struct cr_state *b)
+{
+    size_t i;
+
+    if (a->audit.count != b->audit.count) {
+        return false;
+    }
+    for (i = 0; i < a->audit.count; i++) {
+        const struct cr_audit_record *x = cr_audit_at(&a->audit, i);
+        const struct cr_audit_record *y = cr_audit_at(&b->audit, i);
+        if (x->index != y->index || x->time_ms != y->time_ms ||
+            strcmp(x->caller, y->caller) ||
+            !str_eq(x->caller_name, y->caller_name) ||
+            !str_eq(x->operation, y->operation) ||
+            !str_eq(x->target, y->target) || x->status != y->status) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool cr_state_equal(const struct cr_state *a, const struct cr_state *b)
+{
+    return a->applied_index == b->applied_index && certs_equal(a, b) &&
+           pending_equal(a, b) && dbs_equal(a, b) && audit_equal(a, b);
+}

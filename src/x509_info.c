@@ -1,0 +1,273 @@
+/*
+ * x509_info.c - what certraft knows about one certificate: thumbprints,
+ * public key pin, names, validity, and the DER list type.
+ *
+ * Certificates are parsed once, here, when they enter the system; the
+ * registry keeps these fields so that authentication never re-parses.
+ */
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include "x509_internal.h"
+
+void cr_hex_upper(const unsigned char *in, size_t len, char *out)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+const char *cr_openssl_reason(char *buf, size_t size)
+{
+    unsigned long e = ERR_peek_last_error();
+
+    if (e == 0) {
+        snprintf(buf, size, "unknown reason");
+    } else {
+        const char *r = ERR_reason_error_string(e);
+        snprintf(buf, size, "%s", r != NULL ? r : "unknown reason");
+    }
+    ERR_clear_error();
+    return buf;
+}
+
+static void digest_hex(const EVP_MD *md, const unsigned char *der, size_t len,
+                       char *out)
+{
+    unsigned char dgst[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    if (EVP_Digest(der, len, dgst, &n, md, NULL) != 1) {
+        /* Only on allocation failure; an empty print never matches. */
+        out[0] = '\0';
+        ERR_clear_error();
+        return;
+    }
+    cr_hex_upper(dgst, n, out);
+}
+
+void cr_thumbprint(const unsigned char *der, size_t len, char *out)
+{
+    digest_hex(EVP_sha256(), der, len, out);
+}
+
+bool cr_thumbprint_valid(const char *s)
+{
+    size_t i;
+
+    if (s == NULL) {
+        return false;
+    }
+    for (i = 0; i < CR_THUMBPRINT_LEN; i++) {
+        if (!isxdigit((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return s[CR_THUMBPRINT_LEN] == '\0';
+}
+
+void cr_thumbprint_normalize(char *s)
+{
+    for (; s != NULL && *s != '\0'; s++) {
+        *s = (char)toupper((unsigned char)*s);
+    }
+}
+
+void cr_der_list_free(struct cr_der_list *list)
+{
+    size_t i;
+
+    if (list == NULL) {
+        return;
+    }
+    for (i = 0; i < list->n; i++) {
+        free(list->items[i].der);
+    }
+    free(list->items);
+    list->items = NULL;
+    list->n = 0;
+}
+
+enum cr_status cr_der_list_append(struct cr_der_list *list,
+                                  const unsigned char *der, size_t len)
+{
+    struct cr_der *items;
+    unsigned char *copy = malloc(len > 0 ? len : 1);
+
+    if (copy == NULL) {
+        return CR_ENOMEM;
+    }
+    items = realloc(list->items, (list->n + 1) * sizeof *items);
+    if (items == NULL) {
+        free(copy);
+        return CR_ENOMEM;
+    }
+    if (len > 0) {
+        memcpy(copy, der, len);
+    }
+    list->items = items;
+    items[list->n].der = copy;
+    items[list->n].len = len;
+    list->n++;
+    return CR_OK;
+}
+
+static char *name_rfc2253(const X509_NAME *name)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data, *out = NULL;
+    long n;
+
+    if (bio == NULL) {
+        return NULL;
+    }
+    if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0) {
+        n = BIO_get_mem_data(bio, &data);
+        out = malloc((size_t)n + 1);
+        if (out != NULL) {
+            memcpy(out, data, (size_t)n);
+            out[n] = '\0';
+        }
+    }
+    BIO_free(bio);
+    return out;
+}
+
+static char *name_common_name(const X509_NAME *name)
+{
+    int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    unsigned char *utf8 = NULL;
+    char *out;
+    int n;
+
+    if (idx < 0) {
+        return strdup("");
+    }
+    n = ASN1_STRING_to_UTF8(
+        &utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
+    if (n < 0) {
+        ERR_clear_error();
+        return strdup("");
+    }
+    out = strndup((const char *)utf8, (size_t)n);
+    OPENSSL_free(utf8);
+    return out;
+}
+
+static bool asn1_time_unix(const ASN1_TIME *t, int64_t *out)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof tm);
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
+        return false;
+    }
+    *out = (int64_t)timegm(&tm);
+    return true;
+}
+
+static enum cr_status pin_compute(X509 *x, char *out, struct cr_error *err)
+{
+    unsigned char *spki = NULL, dgst[32];
+    unsigned int dlen = 0;
+    char *b64;
+    int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
+
+    if (n <= 0 || EVP_Digest(spki, (size_t)n, dgst, &dlen, EVP_sha256(),
+                             NULL) != 1) {
+        OPENSSL_free(spki);
+        ERR_clear_error();
+        return cr_error_set(err, CR_EINVAL,
+                            "the certificate's public key cannot be encoded");
+    }
+    OPENSSL_free(spki);
+    b64 = cr_base64_encode(dgst, dlen);
+    if (b64 == NULL) {
+        return cr_error_set(err, CR_ENOMEM, "out of memory");
+    }
+    memcpy(out, b64, CR_PIN_LEN + 1);
+    free(b64);
+    return CR_OK;
+}
+
+enum cr_status cr_cert_info_from_der(const unsigned char *der, size_t len,
+                                     struct cr_cert_info *out,
+                                     struct cr_error *err)
+{
+    const unsigned char *p = der;
+    enum cr_status rv;
+    X509 *x;
+
+    memset(out, 0, sizeof *out);
+    if (der == NULL || len == 0 || len > (size_t)LONG_MAX) {
+        return cr_error_set(err, CR_EINVAL, "empty certificate");
+    }
+    x = d2i_X509(NULL, &p, (long)len);
+    if (x == NULL || p != der + len) {
+        X509_free(x);
+        ERR_clear_error();
+        return cr_error_set(err, CR_EINVAL,
+                            "not a DER X.509 certificate (%zu bytes)", len);
+    }
+    cr_thumbprint(der, len, out->thumbprint);
+    digest_hex(EVP_sha1(), der, len, out->sha1);
+    rv = pin_compute(x, out->pin, err);
+    if (rv != CR_OK) {
+        goto fail;
+    }
+    if (!asn1_time_unix(X509_get0_notBefore(x), &out->not_before) ||
+        !asn1_time_unix(X509_get0_notAfter(x), &out->not_after)) {
+        rv = cr_error_set(err, CR_EINVAL,
+                          "the certificate's validity dates are malformed");
+        goto fail;
+    }
+    out->subject = name_rfc2253(X509_get_subject_name(x));
+    out->issuer = name_rfc2253(X509_get_issuer_name(x));
+    out->common_name = name_common_name(X509_get_subject_name(x));
+    out->der = malloc(len);
+    if (out->subject == NULL || out->issuer == NULL ||
+        out->common_name == NULL || out->der == NULL) {
+        rv = cr_error_set(err, CR_ENOMEM, "out of memory parsing a certificate");
+        goto fail;
+    }
+    memcpy(out->der, der, len);
+    out->der_len = len;
+    out->is_ca = (X509_get_extension_flags(x) & EXFLAG_CA) != 0;
+    out->self_signed = X509_self_signed(x, 1) == 1;
+    X509_free(x);
+    ERR_clear_error();
+    return CR_OK;
+fail:
+    X509_free(x);
+    ERR_clear_error();
+    cr_cert_info_free(out);
+    return rv;
+}
+
+void cr_cert_info_free(struct cr_cert_info *info)
+{
+    if (info == NULL) {
+        return;
+    }
+    free(info->subject);
+    free(info->issuer);
+    free(info->common_name);
+    free(info->der);
+    info->subject = info->issuer = info->common_name = NULL;
+    info->der = NULL;
+    info->der_len = 0;
+}

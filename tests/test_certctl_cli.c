@@ -1,0 +1,503 @@
+/*
+ * test_certctl_cli.c - unit tests of certctl's pure parts: the option
+ * parser and its environment fallback, global option resolution, URL list
+ * splitting, query encoding, text scrubbing and table formatting.
+ *
+ * certctl is an executable, not a library, so its libc-only sources are
+ * compiled in here directly; nothing from certraft_node is used.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#include "../node/certctl/certctl_args.c"
+#include "../node/certctl/certctl_global.c"
+#include "../node/certctl/certctl_str.c"
+#include "../node/certctl/certctl_table.c"
+
+/* A fake environment: NULL-terminated name/value pairs. */
+static const char *fake_env(const char *name, void *ud)
+{
+    const char *const *kv = ud;
+
+    for (; kv[0] != NULL; kv += 2) {
+        if (strcmp(kv[0], name) == 0) {
+            return kv[1];
+        }
+    }
+    return NULL;
+}
+
+static const char *const colours[] = {"red", "green", NULL};
+
+static const struct certctl_opt spec[] = {
+    {"name", CERTCTL_OPT_STRING, CERTCTL_OPT_REQUIRED, "NAME", "a name", "T_NAME", NULL, NULL},
+    {"colour", CERTCTL_OPT_STRING, 0, "C", "a colour", "T_COLOUR", "red", colours},
+    {"tag", CERTCTL_OPT_LIST, 0, "TAG", "tags", "T_TAG", NULL, NULL},
+    {"quiet", CERTCTL_OPT_FLAG, 0, NULL, "be quiet", "T_QUIET", NULL, NULL},
+    {"secret", CERTCTL_OPT_STRING, CERTCTL_OPT_SECRET, "PW", "a secret", NULL, NULL, colours},
+    {NULL, 0, 0, NULL, NULL, NULL, NULL, NULL},
+};
+
+/* Parses a NULL-terminated word list; returns the parser's result. */
+static int parse(struct certctl_args *a, const struct certctl_opt *s, int stop,
+                 char **words, char *err, size_t errlen)
+{
+    int argc = 0;
+
+    while (words[argc] != NULL) {
+        argc++;
+    }
+    certctl_args_init(a, s);
+    err[0] = '\0';
+    return certctl_args_parse(a, argc, words, stop, err, errlen);
+}
+
+TEST(args_forms)
+{
+    char *w[] = {"--name", "alpha", "--colour=green", "--tag", "x", "--tag=y", "--quiet", NULL};
+    struct certctl_args a;
+    const char *const *tags;
+    char err[256];
+
+    CHECK_INT(parse(&a, spec, 0, w, err, sizeof(err)), 0);
+    CHECK_STR(certctl_args_get(&a, "name"), "alpha");
+    CHECK_STR(certctl_args_get(&a, "colour"), "green");
+    CHECK_INT(certctl_args_list(&a, "tag", &tags), 2);
+    CHECK_STR(tags[0], "x");
+    CHECK_STR(tags[1], "y");
+    CHECK_INT(certctl_args_flag(&a, "quiet"), 1);
+    CHECK(certctl_args_get(&a, "secret") == NULL);
+    CHECK_INT(certctl_args_check_required(&a, err, sizeof(err)), 0);
+    certctl_args_free(&a);
+}
+
+TEST(args_defaults_and_required)
+{
+    char *w[] = {NULL};
+    struct certctl_args a;
+    char err[256];
+
+    CHECK_INT(parse(&a, spec, 0, w, err, sizeof(err)), 0);
+    CHECK_STR(certctl_args_get(&a, "colour"), "red");
+    CHECK_INT(certctl_args_given(&a, "colour"), 0);
+    CHECK_INT(certctl_args_flag(&a, "quiet"), 0);
+    CHECK_INT(certctl_args_check_required(&a, err, sizeof(err)), -1);
+    CHECK_STR(err, "missing required option --name");
+    certctl_args_free(&a);
+}
+
+TEST(args_errors)
+{
+    struct {
+        char *w[4];
+        const char *err;
+    } cases[] = {
+        {{"--nope", NULL}, "unknown option --nope"},
+        {{"--nope=1", NULL}, "unknown option --nope"},
+        {{"-x", NULL}, "unknown option -x"},
+        {{"-p=hunter2", NULL}, "unknown option -p"},
+        {{"--nam", "x", NULL}, "unknown option --nam"}, /* no prefix matching */
+        {{"--name", NULL}, "--name needs a value (NAME)"},
+        {{"--name=", NULL}, "--name needs a non-empty value"},
+        {{"--quiet=1", NULL}, "--quiet takes no value"},
+        {{"--name", "a", "--name", "b"}, "--name given more than once"},
+        {{"--colour", "blue", NULL}, "invalid value 'blue' for --colour (allowed: red, green)"},
+        {{"stray", NULL}, "unexpected argument 'stray'"},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct certctl_args a;
+        char err[256];
+
+        CHECK_INT(parse(&a, spec, 0, cases[i].w, err, sizeof(err)), -1);
+        CHECK_STR(err, cases[i].err);
+        certctl_args_free(&a);
+    }
+}
+
+TEST(args_unknown_word_is_reported)
+{
+    char *w[] = {"--name", "a", "--url=https://x", NULL};
+    struct certctl_args a;
+    char err[256];
+
+    CHECK_INT(parse(&a, spec, 0, w, err, sizeof(err)), -1);
+    CHECK_STR(a.unknown, "--url=https://x");
+    certctl_args_free(&a);
+}
+
+TEST(args_secret_never_echoed)
+{
+    char *w[] = {"--secret", "hunter2", NULL};
+    struct certctl_args a;
+    char err[256];
+
+    CHECK_INT(parse(&a, spec, 0, w, err, sizeof(err)), -1);
+    CHECK(strstr(err, "hunter2") == NULL);
+    CHECK(strstr(err, "--secret") != NULL);
+    certctl_args_free(&a);
+}
+
+TEST(args_help_and_positionals)
+{
+    char *w1[] = {"--colour", "green", "--help", "--bogus", NULL};
+    char *w2[] = {"--quiet", "cluster", "status", "--name", "x", NULL};
+    char *w3[] = {"--quiet", "--", "--name", NULL};
+    struct certctl_args a;
+    char err[256];
+
+    /* --help wins over anything after it, so help never fails. */
+    CHECK_INT(parse(&a, spec, 0, w1, err, sizeof(err)), 0);
+    CHECK_INT(a.help, 1);
+    certctl_args_free(&a);
+
+    CHECK_INT(parse(&a, spec, 1, w2, err, sizeof(err)), 0);
+    CHECK_INT(a.nrest, 4);
+    CHECK_STR(a.rest[0], "cluster");
+    CHECK_STR(a.rest[3], "x");
+    CHECK_INT(certctl_args_given(&a, "name"), 0);
+    certctl_args_free(&a);
+
+    CHECK_INT(parse(&a, spec, 1, w3, err, sizeof(err)), 0);
+    CHECK_INT(a.nrest, 1);
+    CHECK_STR(a.rest[0], "--name");
+    certctl_args_free(&a);
+}
+
+TEST(env_fills_only_what_the_flags_left)
+{
+    const char *env[] = {"T_NAME",  "from-env", "T_COLOUR", "green", "T_TAG", "a,b",
+                         "T_QUIET", "yes",      NULL,       NULL};
+    char *w[] = {"--name", "from-flag", NULL};
+    struct certctl_args a;
+    const char *const *tags;
+    char err[256];
+
+    CHECK_INT(parse(&a, spec, 0, w, err, sizeof(err)), 0);
+    CHECK_INT(certctl_args_apply_env(&a, fake_env, env, err, sizeof(err)), 0);
+    CHECK_STR(certctl_args_get(&a, "name"), "from-flag");
+    CHECK_STR(certctl_args_get(&a, "colour"), "green");
+    CHECK_INT(certctl_args_list(&a, "tag", &tags), 1);
+    CHECK_STR(tags[0], "a,b");
+    CHECK_INT(certctl_args_flag(&a, "quiet"), 1);
+    certctl_args_free(&a);
+}
+
+TEST(env_list_ignored_when_flag_given)
+{
+    const char *env[] = {"T_TAG", "env", NULL, NULL};
+    char *w[] = {"--tag", "flag", NULL};
+    struct certctl_args a;
+    const char *const *tags;
+    char err[256];
+
+    CHECK_INT(parse(&a, spec, 0, w, err, sizeof(err)), 0);
+    CHECK_INT(certctl_args_apply_env(&a, fake_env, env, err, sizeof(err)), 0);
+    CHECK_INT(certctl_args_list(&a, "tag", &tags), 1);
+    CHECK_STR(tags[0], "flag");
+    certctl_args_free(&a);
+}
+
+TEST(env_bad_values)
+{
+    const char *bad_choice[] = {"T_COLOUR", "blue", NULL, NULL};
+    const char *bad_flag[] = {"T_QUIET", "maybe", NULL, NULL};
+    const char *off_flag[] = {"T_QUIET", "0", "T_NAME", "", NULL, NULL};
+    char *w[] = {NULL};
+    struct certctl_args a;
+    char err[256];
+
+    parse(&a, spec, 0, w, err, sizeof(err));
+    CHECK_INT(certctl_args_apply_env(&a, fake_env, bad_choice, err, sizeof(err)), -1);
+    CHECK_STR(err, "invalid value 'blue' for T_COLOUR (allowed: red, green)");
+    certctl_args_free(&a);
+
+    parse(&a, spec, 0, w, err, sizeof(err));
+    CHECK_INT(certctl_args_apply_env(&a, fake_env, bad_flag, err, sizeof(err)), -1);
+    certctl_args_free(&a);
+
+    /* "0" turns a flag off; an empty variable counts as unset. */
+    parse(&a, spec, 0, w, err, sizeof(err));
+    CHECK_INT(certctl_args_apply_env(&a, fake_env, off_flag, err, sizeof(err)), 0);
+    CHECK_INT(certctl_args_flag(&a, "quiet"), 0);
+    CHECK_INT(certctl_args_given(&a, "name"), 0);
+    certctl_args_free(&a);
+}
+
+TEST(parse_u64)
+{
+    uint64_t v = 7;
+
+    CHECK_INT(certctl_parse_u64("42", 1, 100, &v), 0);
+    CHECK_INT(v, 42);
+    CHECK_INT(certctl_parse_u64("0", 0, 1, &v), 0);
+    CHECK_INT(certctl_parse_u64("0", 1, 100, &v), -1);
+    CHECK_INT(certctl_parse_u64("101", 1, 100, &v), -1);
+    CHECK_INT(certctl_parse_u64("", 0, 100, &v), -1);
+    CHECK_INT(certctl_parse_u64("-1", 0, UINT64_MAX, &v), -1);
+    CHECK_INT(certctl_parse_u64("+1", 0, 100, &v), -1);
+    CHECK_INT(certctl_parse_u64(" 1", 0, 100, &v), -1);
+    CHECK_INT(certctl_parse_u64("1x", 0, 100, &v), -1);
+    CHECK_INT(certctl_parse_u64("99999999999999999999999", 0, UINT64_MAX, &v), -1);
+    CHECK_INT(certctl_parse_u64(NULL, 0, 100, &v), -1);
+}
+
+TEST(urls_split)
+{
+    char **u = NULL;
+    size_t n = 0;
+    char err[256];
+
+    CHECK_INT(certctl_urls_split(" https://a:1/ ,,HTTP://b:2//,", &u, &n, err, sizeof(err)), 0);
+    CHECK_INT(certctl_urls_split("https://c:3", &u, &n, err, sizeof(err)), 0);
+    CHECK_INT(n, 3);
+    if (n == 3) {
+        CHECK_STR(u[0], "https://a:1");
+        CHECK_STR(u[1], "HTTP://b:2");
+        CHECK_STR(u[2], "https://c:3");
+    }
+    certctl_urls_free(u, n);
+
+    {
+        const char *bad[] = {"ftp://a", "a:1", "https://", "https:///x", "https://a:1?x=1",
+                             "https://a b", "https://a#f"};
+        size_t i;
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            u = NULL;
+            n = 0;
+            CHECK_INT(certctl_urls_split(bad[i], &u, &n, err, sizeof(err)), -1);
+            CHECK(strstr(err, "invalid URL") != NULL);
+            certctl_urls_free(u, n);
+        }
+    }
+}
+
+/* Resolves the global options from words and a fake environment. */
+static int resolve(char **words, const char *const *env, struct certctl_global *g,
+                   char *err, size_t errlen)
+{
+    struct certctl_args a;
+    int rc;
+
+    rc = parse(&a, certctl_global_opts, 1, words, err, errlen);
+    if (rc == 0) {
+        rc = certctl_args_apply_env(&a, fake_env, (void *)env, err, errlen);
+    }
+    if (rc == 0) {
+        rc = certctl_global_resolve(&a, g, err, errlen);
+    }
+    certctl_args_free(&a);
+    return rc;
+}
+
+TEST(global_flag_beats_env)
+{
+    const char *env[] = {"CERTCTL_URL", "https://env:1", "CERTCTL_CERT",   "env.pem",
+                         "CERTCTL_OUTPUT", "json",       "CERTCTL_TIMEOUT", "5",
+                         NULL,           NULL};
+    char *w[] = {"--url", "https://a:1,https://b:2", "--url", "https://c:3", "--cert",
+                 "flag.pem", "cluster", "status", NULL};
+    struct certctl_global g;
+    char err[256];
+
+    CHECK_INT(resolve(w, env, &g, err, sizeof(err)), 0);
+    CHECK_INT(g.nurls, 3);
+    if (g.nurls == 3) {
+        CHECK_STR(g.urls[0], "https://a:1");
+        CHECK_STR(g.urls[2], "https://c:3");
+    }
+    CHECK_STR(g.cert, "flag.pem");
+    CHECK_INT(g.output, CERTCTL_OUTPUT_JSON);
+    CHECK_INT(g.timeout, 5);
+    CHECK_INT(g.insecure, 0);
+    certctl_global_free(&g);
+}
+
+TEST(global_env_only_and_defaults)
+{
+    const char *env[] = {"CERTCTL_URL", "https://x:1, https://y:2", "CERTCTL_PFX", "c.pfx",
+                         "CERTCTL_PASSWORD", "pw", "CERTCTL_INSECURE", "1", NULL, NULL};
+    char *w[] = {"certs", "whoami", NULL};
+    struct certctl_global g;
+    char err[256];
+
+    CHECK_INT(resolve(w, env, &g, err, sizeof(err)), 0);
+    CHECK_INT(g.nurls, 2);
+    CHECK_STR(g.pfx, "c.pfx");
+    CHECK_STR(g.password, "pw");
+    CHECK_INT(g.insecure, 1);
+    CHECK_INT(g.output, CERTCTL_OUTPUT_TABLE);
+    CHECK_INT(g.timeout, 30);
+    certctl_global_free(&g);
+}
+
+TEST(global_errors)
+{
+    const char *none[] = {NULL, NULL};
+    struct {
+        char *w[8];
+        const char *err;
+    } cases[] = {
+        {{"--cert", "c", NULL}, "no node URL: give --url or set CERTCTL_URL"},
+        {{"--url", "https://a", NULL}, "no client certificate"},
+        {{"--url", "https://a", "--key", "k", NULL}, "--key needs --cert"},
+        {{"--url", "https://a", "--cert", "c", "--pfx", "p", NULL}, "give either --pfx"},
+        {{"--url", "https://a", "--cert", "c", "--timeout", "0", NULL}, "invalid --timeout"},
+        {{"--url", "https://a", "--cert", "c", "--timeout", "1s", NULL}, "invalid --timeout"},
+        {{"--url", "a:1", "--cert", "c", NULL}, "invalid URL 'a:1'"},
+        {{"--output", "xml", NULL}, "invalid value 'xml' for --output"},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct certctl_global g;
+        char err[256] = "";
+
+        CHECK_INT(resolve(cases[i].w, none, &g, err, sizeof(err)), -1);
+        if (strncmp(err, cases[i].err, strlen(cases[i].err)) != 0) {
+            fprintf(stderr, "  case %zu: got \"%s\"\n", i, err);
+            CHECK(0);
+        }
+    }
+}
+
+TEST(percent_encoding)
+{
+    struct certctl_buf b;
+
+    certctl_buf_init(&b);
+    CHECK_INT(certctl_percent_encode(&b, "AZaz09-._~ /?&=+%#\xc3\xa9"), 0);
+    CHECK_STR(b.data, "AZaz09-._~%20%2F%3F%26%3D%2B%25%23%C3%A9");
+    certctl_buf_free(&b);
+
+    certctl_buf_init(&b);
+    CHECK_INT(certctl_buf_puts(&b, "/admin/certificates"), 0);
+    CHECK_INT(certctl_query_add(&b, "name", "a b&c"), 0);
+    CHECK_INT(certctl_query_add(&b, "secondary", "true"), 0);
+    CHECK_STR(b.data, "/admin/certificates?name=a%20b%26c&secondary=true");
+    certctl_buf_free(&b);
+}
+
+TEST(scrub)
+{
+    char out[64];
+
+    certctl_scrub(out, sizeof(out), "a\nb\tc\x1b[31md\x7f");
+    CHECK_STR(out, "a b c?[31md?");
+    certctl_scrub(out, sizeof(out), "x\xc2\x9by\xc3\xa9");
+    CHECK_STR(out, "x?y\xc3\xa9");
+    /* Never cut a UTF-8 character in two. */
+    certctl_scrub(out, 3, "a\xc3\xa9");
+    CHECK_STR(out, "a");
+    certctl_scrub(out, 4, "a\xc3\xa9");
+    CHECK_STR(out, "a\xc3\xa9");
+}
+
+static char *render(const struct certctl_table *t)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    if (f == NULL) {
+        return NULL;
+    }
+    certctl_table_print(t, f);
+    fclose(f);
+    return text;
+}
+
+TEST(table_alignment)
+{
+    static const char *const headers[] = {"ID", "NAME", "NOTE"};
+    const char *r1[] = {"1", "caf\xc3\xa9", "x"};
+    const char *r2[] = {"100", NULL, ""};
+    const char *r3[] = {"2", "evil\n\x1b[2J", "y"};
+    struct certctl_table t;
+    char *text;
+
+    CHECK_INT(certctl_table_init(&t, 3, headers), 0);
+    CHECK_INT(certctl_table_add(&t, r1), 0);
+    CHECK_INT(certctl_table_add(&t, r2), 0);
+    CHECK_INT(certctl_table_add(&t, r3), 0);
+    text = render(&t);
+    /* Widths count characters, a NULL cell is "-", an empty last cell
+     * leaves no trailing blanks, control characters are neutralised. */
+    CHECK_STR(text, "ID   NAME       NOTE\n"
+                    "1    caf\xc3\xa9       x\n"
+                    "100  -\n"
+                    "2    evil ?[2J  y\n");
+    free(text);
+    certctl_table_free(&t);
+}
+
+TEST(table_without_header)
+{
+    const char *r1[] = {"Term:", "3"};
+    const char *r2[] = {"Commit index:", "10"};
+    struct certctl_table t;
+    char *text;
+
+    CHECK_INT(certctl_table_init(&t, 2, NULL), 0);
+    CHECK_INT(certctl_table_add(&t, r1), 0);
+    CHECK_INT(certctl_table_add(&t, r2), 0);
+    text = render(&t);
+    CHECK_STR(text, "Term:          3\nCommit index:  10\n");
+    free(text);
+    certctl_table_free(&t);
+}
+
+TEST(help_lists_every_option)
+{
+    char *text = NULL;
+    size_t len = 0, i;
+    FILE *f = open_memstream(&text, &len);
+
+    CHECK(f != NULL);
+    if (f == NULL) {
+        return;
+    }
+    certctl_args_print_help(certctl_global_opts, f);
+    fclose(f);
+    for (i = 0; certctl_global_opts[i].name != NULL; i++) {
+        char want[64];
+
+        snprintf(want, sizeof(want), "--%s", certctl_global_opts[i].name);
+        CHECK(strstr(text, want) != NULL);
+        if (certctl_global_opts[i].env != NULL) {
+            CHECK(strstr(text, certctl_global_opts[i].env) != NULL);
+        }
+    }
+    CHECK(strstr(text, "(default: 30)") != NULL);
+    CHECK(strstr(text, "one of table, json") != NULL);
+    free(text);
+}
+
+int main(void)
+{
+    RUN(args_forms);
+    RUN(args_defaults_and_required);
+    RUN(args_errors);
+    RUN(args_unknown_word_is_reported);
+    RUN(args_secret_never_echoed);
+    RUN(args_help_and_positionals);
+    RUN(env_fills_only_what_the_flags_left);
+    RUN(env_list_ignored_when_flag_given);
+    RUN(env_bad_values);
+    RUN(parse_u64);
+    RUN(urls_split);
+    RUN(global_flag_beats_env);
+    RUN(global_env_only_and_defaults);
+    RUN(global_errors);
+    RUN(percent_encoding);
+    RUN(scrub);
+    RUN(table_alignment);
+    RUN(table_without_header);
+    RUN(help_lists_every_option);
+    return HARNESS_DONE();
+}
