@@ -59,8 +59,8 @@ def test_kill_leader_elects_new_leader_and_writes_resume():
 def test_restart_all_nodes_gives_identical_registries():
     for i in range(5):
         assert upload("restart%d" % i).status == 201
-    before = cluster.registries_agree()
-    assert before
+    before = wait_until("all nodes to apply the uploads",
+                        cluster.registries_agree, timeout=10)
     for n in cluster.nodes.values():
         n.stop()
     for n in cluster.nodes.values():
