@@ -28,19 +28,26 @@ from certraft_cluster import Cluster  # noqa: E402
 
 
 def make_cert_pool(n, directory):
-    """n distinct self-signed certificates (DER, base64) sharing one key:
-    uploads only need distinct thumbprints, and signing is fast."""
+    """n distinct certificates (DER, base64). One real certificate is made
+    with the openssl CLI; the others differ from it only in their serial
+    number bytes. Their signatures no longer verify, which does not matter
+    here: registration is by thumbprint (RavenDB's model), and the server
+    parses and hashes each one exactly as it would a real one."""
     key = os.path.join(directory, "pool.key")
     subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey",
                     "-noout", "-out", key], check=True, capture_output=True)
-    # One openssl process per certificate would dominate set-up time; a
-    # shell loop over `openssl req` is still the simplest portable way.
-    script = ("for i in $(seq 1 %d); do openssl req -x509 -key %s -days 30 "
-              "-subj /CN=bench-$i -outform DER 2>/dev/null | base64 -w0; echo; done"
-              % (n, key))
-    out = subprocess.run(["bash", "-c", script], check=True,
-                         capture_output=True).stdout.decode().split()
-    return out
+    marker = bytes(range(0x11, 0x11 + 16))
+    template = subprocess.run(
+        ["openssl", "req", "-x509", "-key", key, "-days", "30", "-subj",
+         "/CN=bench", "-set_serial", "0x" + marker.hex(), "-outform", "DER"],
+        check=True, capture_output=True).stdout
+    at = template.index(marker)
+    pool = []
+    for i in range(n):
+        serial = (0x11 << 120 | i).to_bytes(16, "big")
+        der = template[:at] + serial + template[at + 16:]
+        pool.append(base64.b64encode(der).decode())
+    return pool
 
 
 def percentile(sorted_values, p):
@@ -115,7 +122,7 @@ def main():
     args = ap.parse_args()
     levels = [int(x) for x in args.clients.split(",")]
     tmp = tempfile.mkdtemp(prefix="certraft-bench-")
-    pool = args.pool or max(200, int(sum(levels) * 25 + args.seconds * 600))
+    pool = args.pool or 200000
     sys.stderr.write("generating %d certificates...\n" % pool)
     certs = make_cert_pool(pool, tmp)
     print("certraft: 3 nodes on loopback, fsync on, %gs per level, %d cores"

@@ -336,6 +336,19 @@ class Cluster:
     def request_leader(self, method, path, body=None, client=None):
         return (client or self.admin).request(self.leader().url, method, path, body)
 
+    def certctl(self, *args, cert=None, key=None, urls=None, timeout=180):
+        """Run certctl as an operator would, with the environment set.
+        Returns the CompletedProcess (text mode)."""
+        env = dict(os.environ)
+        env.update({
+            "CERTCTL_URL": ",".join(urls or [n.url for n in self.nodes.values()]),
+            "CERTCTL_CERT": cert or self.admin_cert,
+            "CERTCTL_KEY": key or self.admin_key,
+            "CERTCTL_CACERT": self.cacert,
+        })
+        return subprocess.run([binary("certctl")] + list(args), env=env,
+                              capture_output=True, text=True, timeout=timeout)
+
     # --- certificates -----------------------------------------------------
 
     def new_cert(self, name, **kw):

@@ -149,6 +149,32 @@ static void propose_cb(struct raft_apply *req, int status, void *result)
     call->done(call, res);
 }
 
+static void unsafe_apply_cb(struct raft_apply *req, int status, void *result)
+{
+    (void)status;
+    (void)result;
+    free(req);
+}
+
+/* Test-only fault (--unsafe-ack-before-commit): acknowledge as soon as the
+ * entry is appended locally, before a quorum has it. The failure-testing
+ * harness must catch the writes this loses. */
+static void propose_unsafely(struct cr_api_call *call, struct raft_buffer *buf,
+                             cr_api_done_cb done)
+{
+    struct raft_apply *req = calloc(1, sizeof *req);
+    struct cr_apply_result ok = {.status = CR_OK};
+
+    if (req == NULL ||
+        raft_apply(&call->node->raft, req, buf, 1, unsafe_apply_cb) != 0) {
+        free(req);
+        raft_free(buf->base);
+        cr_api_reply_error(call, CR_EUNAVAILABLE, "not the leader; retry");
+        return;
+    }
+    done(call, &ok);
+}
+
 void cr_api_propose(struct cr_api_call *call, const struct cr_command *cmd,
                     cr_api_done_cb done)
 {
@@ -168,6 +194,10 @@ void cr_api_propose(struct cr_api_call *call, const struct cr_command *cmd,
         return;
     }
     cr_buf_free(&out);
+    if (call->node->config.unsafe_ack_before_commit) {
+        propose_unsafely(call, &buf, done);
+        return;
+    }
     call->done = done;
     call->apply.data = call;
     rv = raft_apply(&call->node->raft, &call->apply, &buf, 1, propose_cb);

@@ -29,6 +29,9 @@ bool cr_tuning_option(int opt, const char *arg, struct cr_node_config *c)
     case 1005:
         c->max_body_bytes = v;
         return true;
+    case 1006:
+        c->unsafe_ack_before_commit = 1;
+        return true;
     default:
         return false;
     }
@@ -45,6 +48,10 @@ int cr_node_run_loop(struct cr_node *node, const struct cr_node_config *c,
     if (cr_node_start(node, &loop, c, bootstrap, err, sizeof err) != 0) {
         fprintf(stderr, "certnode: %s\n", err);
         return 1;
+    }
+    if (c->unsafe_ack_before_commit) {
+        fprintf(stderr, "certnode: WARNING: --unsafe-ack-before-commit is "
+                        "set; acknowledged writes can be lost\n");
     }
     if (!node->bootstrap_only) {
         fprintf(stderr,
@@ -122,6 +129,7 @@ int cr_cmd_run(int argc, char **argv)
     OVERRIDE(election_timeout_ms)
     OVERRIDE(heartbeat_timeout_ms)
     OVERRIDE(max_body_bytes)
+    OVERRIDE(unsafe_ack_before_commit)
 #undef OVERRIDE
     node = calloc(1, sizeof *node);
     if (node == NULL) {

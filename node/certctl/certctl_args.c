@@ -274,6 +274,28 @@ int certctl_args_check_required(const struct certctl_args *a, char *err,
     return 0;
 }
 
+static int lookup_index(const struct certctl_args *a, const char *name);
+
+int certctl_args_set(struct certctl_args *a, const char *name, const char *value,
+                     const char *origin, char *err, size_t errlen)
+{
+    int i = lookup_index(a, name);
+
+    if (i < 0 || a->spec[i].kind == CERTCTL_OPT_FLAG) {
+        snprintf(err, errlen, "internal error: no option --%s takes a value", name);
+        return -1;
+    }
+    /* set_value() only refuses a repeat from the command line; here the
+     * other one may well be "--name", so say which two clash. */
+    if (a->spec[i].kind == CERTCTL_OPT_STRING && a->vals[i].given && !a->vals[i].from_env) {
+        snprintf(err, errlen, "%s and --%s both given: use one", origin, name);
+        return -1;
+    }
+    a->vals[i].from_env = 0;
+    a->vals[i].given = 0;
+    return set_value(a, (size_t)i, value, origin, err, errlen);
+}
+
 static int lookup_index(const struct certctl_args *a, const char *name)
 {
     int i = find_opt(a, name, strlen(name));
@@ -385,5 +407,51 @@ int certctl_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
         return -1;
     }
     *out = (uint64_t)v;
+    return 0;
+}
+
+static int digits(const char *s, size_t n, unsigned *out)
+{
+    size_t i;
+
+    *out = 0;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        *out = *out * 10 + (unsigned)(s[i] - '0');
+    }
+    return 0;
+}
+
+int certctl_check_date(const char *s)
+{
+    static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    unsigned y, m, d, hh, mm, ss, last;
+    size_t len = strlen(s);
+
+    /* Fixed layouts only: the server parses exactly these two. */
+    if ((len != 10 && len != 20) || s[4] != '-' || s[7] != '-' || digits(s, 4, &y) != 0 ||
+        digits(s + 5, 2, &m) != 0 || digits(s + 8, 2, &d) != 0) {
+        return -1;
+    }
+    if (y < 1970 || m < 1 || m > 12) {
+        return -1;
+    }
+    last = mdays[m - 1];
+    if (m == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) {
+        last = 29;
+    }
+    if (d < 1 || d > last) {
+        return -1;
+    }
+    if (len == 10) {
+        return 0;
+    }
+    if (s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' ||
+        digits(s + 11, 2, &hh) != 0 || digits(s + 14, 2, &mm) != 0 ||
+        digits(s + 17, 2, &ss) != 0 || hh > 23 || mm > 59 || ss > 59) {
+        return -1;
+    }
     return 0;
 }

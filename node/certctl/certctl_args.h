@@ -83,6 +83,13 @@ int certctl_args_apply_env(struct certctl_args *a, certctl_env_fn lookup,
 int certctl_args_check_required(const struct certctl_args *a, char *err,
                                 size_t errlen);
 
+/* Gives option `name` a value that came from elsewhere than "--name", e.g.
+ * a positional argument; `origin` names it in messages ("NAME"). Checks
+ * the value as the parser would; an option given twice is an error.
+ * Returns 0 or -1 with err. */
+int certctl_args_set(struct certctl_args *a, const char *name, const char *value,
+                     const char *origin, char *err, size_t errlen);
+
 /* The value of option `name` (or its default, or NULL). */
 const char *certctl_args_get(const struct certctl_args *a, const char *name);
 int certctl_args_given(const struct certctl_args *a, const char *name);
@@ -101,5 +108,9 @@ int certctl_choice_index(const char *const *choices, const char *s);
 /* Parses a whole decimal number in [min, max]: no sign, no blanks, no
  * trailing junk. Returns 0 or -1. */
 int certctl_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Checks a calendar date "YYYY-MM-DD" or a UTC time "YYYY-MM-DDTHH:MM:SSZ"
+ * (years 1970-9999; February 29 only in leap years). Returns 0 or -1. */
+int certctl_check_date(const char *s);
 
 #endif /* CERTCTL_ARGS_H */
