@@ -19,8 +19,11 @@
 #include <certraft/x509.h>
 
 #include "api.h"
+#include "background.h"
 #include "forward.h"
 
+/* A '*' in a path matches one percent-decoded segment (a database name),
+ * which handlers read from call->path_param. */
 static const struct cr_route routes[] = {
     {"GET", "/certificates/whoami", CR_CLEARANCE_NONE, 0, cr_api_whoami,
      "whoami"},
@@ -28,8 +31,30 @@ static const struct cr_route routes[] = {
      cr_api_certs_list, "certs_list"},
     {"PUT", "/admin/certificates", CR_CLEARANCE_OPERATOR, CR_ROUTE_WRITE,
      cr_api_certs_put, "certs_put"},
+    {"POST", "/admin/certificates", CR_CLEARANCE_OPERATOR, CR_ROUTE_WRITE,
+     cr_api_certs_generate, "certs_generate"},
     {"DELETE", "/admin/certificates", CR_CLEARANCE_OPERATOR, CR_ROUTE_WRITE,
      cr_api_certs_delete, "certs_delete"},
+    {"POST", "/admin/certificates/edit", CR_CLEARANCE_OPERATOR,
+     CR_ROUTE_WRITE, cr_api_certs_edit, "certs_edit"},
+    {"GET", "/admin/certificates/export", CR_CLEARANCE_OPERATOR, 0,
+     cr_api_certs_export, "certs_export"},
+    {"DELETE", "/admin/certificates/purge", CR_CLEARANCE_OPERATOR,
+     CR_ROUTE_WRITE, cr_api_certs_purge, "certs_purge"},
+    {"PUT", "/admin/databases", CR_CLEARANCE_OPERATOR, CR_ROUTE_WRITE,
+     cr_api_db_put, "db_put"},
+    {"DELETE", "/admin/databases", CR_CLEARANCE_OPERATOR, CR_ROUTE_WRITE,
+     cr_api_db_delete, "db_delete"},
+    {"GET", "/databases", CR_CLEARANCE_NONE, 0, cr_api_db_list, "db_list"},
+    {"GET", "/databases/*/docs", CR_CLEARANCE_NONE, 0, cr_api_docs_get,
+     "docs_get"},
+    {"PUT", "/databases/*/docs", CR_CLEARANCE_NONE, CR_ROUTE_WRITE,
+     cr_api_docs_put, "docs_put"},
+    {"DELETE", "/databases/*/docs", CR_CLEARANCE_NONE, CR_ROUTE_WRITE,
+     cr_api_docs_delete, "docs_delete"},
+    {"GET", "/admin/audit", CR_CLEARANCE_CLUSTER_ADMIN, 0, cr_api_audit,
+     "audit"},
+    {"GET", "/metrics", CR_CLEARANCE_NONE, 0, cr_api_metrics, "metrics"},
     {"GET", "/cluster/topology", CR_CLEARANCE_NONE, 0,
      cr_api_cluster_topology, "topology"},
     {"PUT", "/admin/cluster/node", CR_CLEARANCE_CLUSTER_ADMIN,
@@ -39,11 +64,26 @@ static const struct cr_route routes[] = {
     {"POST", "/admin/cluster/transfer-leadership",
      CR_CLEARANCE_CLUSTER_ADMIN, CR_ROUTE_LEADER, cr_api_cluster_transfer,
      "transfer"},
+    {"POST", "/cluster/implicit-trust", CR_CLEARANCE_NONE, CR_ROUTE_LEADER,
+     cr_api_implicit_trust, "implicit_trust"},
     {"GET", "/cluster/join", CR_CLEARANCE_NONE, CR_ROUTE_JOINING,
      cr_api_join_fetch, "join_fetch"},
     {"POST", "/cluster/join", CR_CLEARANCE_NONE,
      CR_ROUTE_JOINING | CR_ROUTE_LEADER, cr_api_join_ready, "join_ready"},
 };
+
+_Static_assert(sizeof routes / sizeof routes[0] <= CR_METRICS_MAX_ROUTES,
+               "raise CR_METRICS_MAX_ROUTES");
+
+size_t cr_api_route_count(void)
+{
+    return sizeof routes / sizeof routes[0];
+}
+
+const struct cr_route *cr_api_route(size_t i)
+{
+    return &routes[i];
+}
 
 static void call_free(struct cr_api_call *call)
 {
@@ -54,10 +94,27 @@ static void call_free(struct cr_api_call *call)
     free(call);
 }
 
+/* Count the answer under its route (the last slot: no route matched). */
+static void count_reply(struct cr_api_call *call, int status)
+{
+    size_t r = call->route != NULL ? (size_t)(call->route - routes)
+                                   : CR_METRICS_MAX_ROUTES;
+    struct cr_route_metrics *m = &call->node->route_metrics[r];
+
+    for (int i = 0; i < CR_METRICS_STATUS_SLOTS; i++) {
+        if (m->status[i] == status || m->status[i] == 0) {
+            m->status[i] = status;
+            m->count[i]++;
+            return;
+        }
+    }
+}
+
 void cr_api_reply_raw(struct cr_api_call *call, int status,
                       const char *content_type, const char *extra_headers,
                       const void *body, size_t len)
 {
+    count_reply(call, status);
     cr_http_respond(call->req, status, content_type, extra_headers, body,
                     len);
     call_free(call);
@@ -183,7 +240,16 @@ void cr_api_propose(struct cr_api_call *call, const struct cr_command *cmd,
     struct raft_buffer buf;
     int rv;
 
-    if (cr_command_encode(cmd, &out, &err) != CR_OK) {
+    struct cr_command with_der = *cmd;
+    /* A caller not registered by thumbprint (implicit trust, client CA)
+     * is re-authenticated by apply() from its certificate. */
+    if ((call->id.kind == CR_IDENTITY_IMPLICIT ||
+         call->id.kind == CR_IDENTITY_CLIENT_CA) &&
+        with_der.caller_der.der == NULL) {
+        with_der.caller_der.der = call->caller_der;
+        with_der.caller_der.len = call->caller_der_len;
+    }
+    if (cr_command_encode(&with_der, &out, &err) != CR_OK) {
         cr_buf_free(&out);
         cr_api_reply_error(call, err.status, "%s", err.msg);
         return;
@@ -209,12 +275,39 @@ void cr_api_propose(struct cr_api_call *call, const struct cr_command *cmd,
     }
 }
 
+/* Does @path match @pattern, where '*' stands for one segment? The
+ * segment is copied to @param. */
+static bool path_matches(const char *pattern, const char *path, char *param,
+                         size_t paramlen)
+{
+    while (*pattern != '\0') {
+        if (*pattern == '*') {
+            size_t n = strcspn(path, "/");
+            if (n == 0 || n >= paramlen) {
+                return false;
+            }
+            memcpy(param, path, n);
+            param[n] = '\0';
+            path += n;
+            pattern++;
+            continue;
+        }
+        if (*pattern != *path) {
+            return false;
+        }
+        pattern++;
+        path++;
+    }
+    return *path == '\0';
+}
+
 static const struct cr_route *route_find(const char *method, const char *path,
-                                         bool *path_known)
+                                         bool *path_known, char *param,
+                                         size_t paramlen)
 {
     *path_known = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (strcmp(routes[i].path, path) == 0) {
+        if (path_matches(routes[i].path, path, param, paramlen)) {
             *path_known = true;
             if (strcmp(routes[i].method, method) == 0) {
                 return &routes[i];
@@ -319,7 +412,8 @@ void cr_api_handle(struct cr_http_request *req)
     call->started_ms = cr_now_ms();
     req->data = call;
 
-    route = route_find(req->method, req->path, &path_known);
+    route = route_find(req->method, req->path, &path_known, call->path_param,
+                       sizeof call->path_param);
     if (route == NULL) {
         if (path_known) {
             cr_api_reply_error(call, CR_EINVAL,
@@ -336,6 +430,23 @@ void cr_api_handle(struct cr_http_request *req)
     call->route = route;
     if (!call_set_caller(call)) {
         return;
+    }
+    /* Revocation must hold under partitions: a node cut off from the
+     * majority may not have seen a deletion, so it serves nobody. The
+     * topology stays readable so operators can see why. */
+    {
+        uint64_t age = cr_node_contact_age_ms(node);
+        if (age > node->config.stale_after_ms &&
+            route->handler != cr_api_cluster_topology) {
+            cr_api_reply_error(call, CR_EUNAVAILABLE,
+                               "node %llu has had no contact with a majority "
+                               "of the cluster for %llu ms, so its registry "
+                               "may be stale; it refuses requests until it "
+                               "rejoins (use another node)",
+                               (unsigned long long)node->config.id,
+                               (unsigned long long)age);
+            return;
+        }
     }
 
     on_leader = cr_node_is_leader(node);
@@ -371,6 +482,13 @@ void cr_api_handle(struct cr_http_request *req)
         cr_api_reply_error(call, err.status, "%s", err.msg);
         return;
     }
+    if (call->id.needs_registration &&
+        route->handler != cr_api_implicit_trust) {
+        /* Renewed certificate, same key and issuer: serve it now and
+         * register it through the log in the background. */
+        cr_background_register_implicit(node, call->caller_der,
+                                        call->caller_der_len);
+    }
     if (call->id.kind == CR_IDENTITY_JOINING_NODE &&
         !(route->flags & CR_ROUTE_JOINING)) {
         cr_api_reply_error(call, CR_EFORBIDDEN,
@@ -394,4 +512,14 @@ void cr_api_handle(struct cr_http_request *req)
         return;
     }
     route->handler(call);
+}
+
+bool cr_api_reply_if_refused(struct cr_api_call *call,
+                             const struct cr_apply_result *res)
+{
+    if (res->status == CR_OK) {
+        return false;
+    }
+    cr_api_reply_error(call, res->status, "%s", res->message);
+    return true;
 }

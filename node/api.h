@@ -48,6 +48,7 @@ struct cr_api_call {
     unsigned char *caller_der;
     size_t caller_der_len;
     bool forwarded; /* came from another node on the caller's behalf */
+    char path_param[256]; /* the segment a '*' in the route matched */
     struct raft_apply apply;
     struct raft_barrier barrier;
     struct raft_change change;
@@ -96,6 +97,32 @@ void cr_api_cluster_node_put(struct cr_api_call *call);
 void cr_api_cluster_node_delete(struct cr_api_call *call);
 void cr_api_cluster_transfer(struct cr_api_call *call);
 void cr_api_join_fetch(struct cr_api_call *call);
+void cr_api_certs_generate(struct cr_api_call *call);
+void cr_api_implicit_trust(struct cr_api_call *call);
+void cr_api_certs_edit(struct cr_api_call *call);
+void cr_api_certs_export(struct cr_api_call *call);
+void cr_api_certs_purge(struct cr_api_call *call);
+void cr_api_db_put(struct cr_api_call *call);
+void cr_api_db_delete(struct cr_api_call *call);
+void cr_api_db_list(struct cr_api_call *call);
+void cr_api_docs_get(struct cr_api_call *call);
+void cr_api_docs_put(struct cr_api_call *call);
+void cr_api_docs_delete(struct cr_api_call *call);
+void cr_api_audit(struct cr_api_call *call);
+void cr_api_metrics(struct cr_api_call *call);
+
+/* The route table, for metrics. */
+size_t cr_api_route_count(void);
+const struct cr_route *cr_api_route(size_t i);
+
+/* Shared parsing: {"db": "Read", ...} into a permission array. */
+enum cr_status cr_api_parse_permissions(json_t *obj,
+                                        struct cr_permission **out,
+                                        size_t *n_out, struct cr_error *err);
+
+/* Reply with the rejection in @res, or nothing and false when it is OK. */
+bool cr_api_reply_if_refused(struct cr_api_call *call,
+                             const struct cr_apply_result *res);
 void cr_api_join_ready(struct cr_api_call *call);
 
 /* Joining side: ask the leader to add this node (node/join.c). */

@@ -18,14 +18,36 @@ void cr_api_whoami(struct cr_api_call *call)
 {
     const struct cr_state *st = call->node->fsm.state;
     const struct cr_cert_entry *e;
+    json_t *perms, *obj;
 
     e = cr_state_cert_find(st, call->id.thumbprint);
-    if (e == NULL) {
-        cr_api_reply_error(call, CR_ENOTFOUND, "certificate %s is not registered",
-                           call->id.thumbprint);
+    if (e != NULL) {
+        cr_api_reply_json(call, 200, cr_api_entry_json(st, e));
         return;
     }
-    cr_api_reply_json(call, 200, cr_api_entry_json(st, e));
+    /* Not registered by thumbprint: say how the caller was trusted. */
+    perms = json_object();
+    for (size_t i = 0; i < call->id.n_perms; i++) {
+        json_object_set_new(perms, call->id.perms[i].database,
+                            json_string(cr_access_name(call->id.perms[i].access)));
+    }
+    obj = json_pack("{s:s, s:s, s:s, s:o}", "Thumbprint", call->id.thumbprint,
+                    "Name", call->id.name != NULL ? call->id.name : "",
+                    "SecurityClearance",
+                    cr_clearance_name(call->id.clearance), "Permissions",
+                    perms);
+    if (call->id.kind == CR_IDENTITY_IMPLICIT) {
+        json_object_set_new(obj, "AuthenticatedBy",
+                            json_string("ImplicitTrust"));
+        json_object_set_new(obj, "MatchedThumbprint",
+                            json_string(call->id.matched_thumbprint));
+    } else if (call->id.kind == CR_IDENTITY_CLIENT_CA &&
+               call->id.client_ca != NULL) {
+        json_object_set_new(obj, "AuthenticatedBy", json_string("ClientCA"));
+        json_object_set_new(obj, "ClientCA",
+                            json_string(call->id.client_ca->name));
+    }
+    cr_api_reply_json(call, 200, obj);
 }
 
 struct list_filter {
@@ -108,7 +130,7 @@ void cr_api_certs_list(struct cr_api_call *call)
 }
 
 /* Permissions: {"db": "Read"|"ReadWrite"|"Admin", ...}. */
-static enum cr_status parse_permissions(json_t *obj,
+enum cr_status cr_api_parse_permissions(json_t *obj,
                                         struct cr_permission **out,
                                         size_t *n_out, struct cr_error *err)
 {
@@ -225,7 +247,7 @@ void cr_api_certs_put(struct cr_api_call *call)
                                   &err) != CR_OK) {
         goto fail;
     }
-    if (parse_permissions(json_object_get(body, "Permissions"),
+    if (cr_api_parse_permissions(json_object_get(body, "Permissions"),
                           &cmd.u.cert_put.perms, &cmd.u.cert_put.n_perms,
                           &err) != CR_OK) {
         goto fail;
@@ -278,8 +300,12 @@ static void certs_delete_done(struct cr_api_call *call,
         cr_api_reply_error(call, res->status, "%s", res->message);
         return;
     }
-    cr_api_reply_json(call, 200,
-                      json_pack("{s:[s]}", "Deleted", (char *)call->ctx));
+    cr_api_reply_json(call, 200, json_pack("{s:O}", "Deleted", call->ctx));
+}
+
+static void json_decref_void(void *p)
+{
+    json_decref(p);
 }
 
 void cr_api_certs_delete(struct cr_api_call *call)
@@ -297,8 +323,115 @@ void cr_api_certs_delete(struct cr_api_call *call)
     cr_thumbprint_normalize(thumb);
     cr_api_command_init(call, &cmd, CR_CMD_CERT_DELETE);
     memcpy(cmd.u.cert_delete.thumbprint, thumb, CR_THUMBPRINT_LEN + 1);
-    call->ctx = strdup(thumb);
-    call->ctx_free = free;
+    {
+        /* The collection as it stands now: apply() deletes exactly the
+         * members of the entry it finds, which are these unless a later
+         * entry changed them first. */
+        const struct cr_state *st = call->node->fsm.state;
+        const struct cr_cert_entry *e = cr_state_cert_find(st, thumb);
+        json_t *deleted = json_array();
+        json_array_append_new(deleted, json_string(thumb));
+        for (size_t i = 0; e != NULL && e->primary[0] == '\0' &&
+                           i < e->n_secondaries;
+             i++) {
+            json_array_append_new(deleted, json_string(e->secondaries[i]));
+        }
+        call->ctx = deleted;
+        call->ctx_free = json_decref_void;
+    }
     cr_api_propose(call, &cmd, certs_delete_done);
     cr_command_free(&cmd);
+}
+
+static void certs_edit_done(struct cr_api_call *call,
+                            const struct cr_apply_result *res)
+{
+    const struct cr_state *st = call->node->fsm.state;
+    const struct cr_cert_entry *e;
+
+    if (cr_api_reply_if_refused(call, res)) {
+        return;
+    }
+    e = cr_state_cert_find(st, call->ctx);
+    if (e == NULL) { /* deleted by a later entry already */
+        cr_api_reply_error(call, CR_ENOTFOUND, "certificate %s is gone",
+                           (char *)call->ctx);
+        return;
+    }
+    cr_api_reply_json(call, 200, cr_api_entry_json(st, e));
+}
+
+/* POST /admin/certificates/edit {Thumbprint, Name?, SecurityClearance?,
+ * Permissions?, Disabled?}: fields left out stay as they are. */
+void cr_api_certs_edit(struct cr_api_call *call)
+{
+    json_t *body = cr_api_body_json(call);
+    struct cr_command cmd;
+    struct cr_error err;
+    const char *thumb, *name, *clearance;
+    json_t *perms, *disabled;
+
+    if (body == NULL) {
+        return;
+    }
+    cr_api_command_init(call, &cmd, CR_CMD_CERT_EDIT);
+    cmd.u.cert_edit.disabled = -1;
+    thumb = json_string_value(json_object_get(body, "Thumbprint"));
+    name = json_string_value(json_object_get(body, "Name"));
+    clearance = json_string_value(json_object_get(body, "SecurityClearance"));
+    perms = json_object_get(body, "Permissions");
+    disabled = json_object_get(body, "Disabled");
+    if (thumb == NULL || !cr_thumbprint_valid(thumb)) {
+        cr_error_set(&err, CR_EINVAL,
+                     "Thumbprint (64 hex digits) names the certificate to "
+                     "edit");
+        goto fail;
+    }
+    memcpy(cmd.u.cert_edit.thumbprint, thumb, CR_THUMBPRINT_LEN + 1);
+    cr_thumbprint_normalize(cmd.u.cert_edit.thumbprint);
+    if (json_object_get(body, "Name") != NULL &&
+        (name == NULL || name[0] == '\0')) {
+        cr_error_set(&err, CR_EINVAL, "Name must be a non-empty string");
+        goto fail;
+    }
+    if (clearance != NULL) {
+        if (cr_clearance_parse(clearance, &cmd.u.cert_edit.clearance, &err) !=
+            CR_OK) {
+            goto fail;
+        }
+        cmd.u.cert_edit.set_clearance = true;
+        if (cr_authz_manage_cert(&call->id, cmd.u.cert_edit.clearance,
+                                 &err) != CR_OK) {
+            goto fail;
+        }
+    }
+    if (perms != NULL) {
+        if (cr_api_parse_permissions(perms, &cmd.u.cert_edit.perms,
+                                     &cmd.u.cert_edit.n_perms,
+                                     &err) != CR_OK) {
+            goto fail;
+        }
+        cmd.u.cert_edit.set_perms = true;
+    }
+    if (disabled != NULL) {
+        if (!json_is_boolean(disabled)) {
+            cr_error_set(&err, CR_EINVAL, "Disabled must be true or false");
+            goto fail;
+        }
+        cmd.u.cert_edit.disabled = json_is_true(disabled) ? 1 : 0;
+    }
+    if (name != NULL && (cmd.u.cert_edit.name = strdup(name)) == NULL) {
+        cr_error_set(&err, CR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    call->ctx = strdup(cmd.u.cert_edit.thumbprint);
+    call->ctx_free = free;
+    json_decref(body);
+    cr_api_propose(call, &cmd, certs_edit_done);
+    cr_command_free(&cmd);
+    return;
+fail:
+    json_decref(body);
+    cr_command_free(&cmd);
+    cr_api_reply_error(call, err.status, "%s", err.msg);
 }

@@ -32,6 +32,9 @@ bool cr_tuning_option(int opt, const char *arg, struct cr_node_config *c)
     case 1006:
         c->unsafe_ack_before_commit = 1;
         return true;
+    case 1007:
+        c->stale_after_ms = (unsigned)v;
+        return true;
     default:
         return false;
     }
@@ -130,6 +133,7 @@ int cr_cmd_run(int argc, char **argv)
     OVERRIDE(heartbeat_timeout_ms)
     OVERRIDE(max_body_bytes)
     OVERRIDE(unsafe_ack_before_commit)
+    OVERRIDE(stale_after_ms)
 #undef OVERRIDE
     node = calloc(1, sizeof *node);
     if (node == NULL) {

@@ -28,13 +28,16 @@ bool cr_tuning_option(int opt, const char *arg, struct cr_node_config *c);
         {"election-timeout", required_argument, NULL, 1003},               \
         {"heartbeat-timeout", required_argument, NULL, 1004},              \
         {"max-body", required_argument, NULL, 1005},                       \
-        {"unsafe-ack-before-commit", no_argument, NULL, 1006}
+        {"unsafe-ack-before-commit", no_argument, NULL, 1006},             \
+        {"stale-after", required_argument, NULL, 1007}
 #define CR_TUNING_HELP                                                     \
     "  --snapshot-threshold N  log entries between snapshots (1024)\n"      \
     "  --snapshot-trailing N   entries kept after a snapshot (128)\n"       \
     "  --election-timeout MS   raft election timeout (1000)\n"              \
     "  --heartbeat-timeout MS  raft heartbeat interval (100)\n"             \
     "  --max-body BYTES        largest request body accepted (4194304)\n"      \
+    "  --stale-after MS        refuse requests (503) after this long without\n" \
+    "                          contact with a majority (3 election timeouts)\n" \
     "  --unsafe-ack-before-commit\n"                                         \
     "                          TEST ONLY: acknowledge writes before they\n"   \
     "                          commit (loses data; for checking checkers)\n"

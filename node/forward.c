@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -94,12 +95,26 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* Keep the response headers a client of the leader would have seen that
+ * say something about the body: the file name and the thumbprint. */
+static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
+{
+    struct growbuf *h = arg;
+    size_t n = size * nmemb;
+
+    if ((n > 20 && strncasecmp(line, "Content-Disposition:", 20) == 0) ||
+        (n > 11 && strncasecmp(line, "X-Certraft-", 11) == 0)) {
+        on_body(line, 1, n, h);
+    }
+    return n;
+}
+
 static void https_work(uv_work_t *work)
 {
     struct cr_https_request *r = work->data;
     CURL *h = pool_take(r->pool);
     struct curl_slist *headers = NULL;
-    struct growbuf body = {0};
+    struct growbuf body = {0}, hdrs = {0};
     char ctype[160];
     struct curl_blob cert, key, ca;
     CURLcode rc;
@@ -116,6 +131,8 @@ static void https_work(uv_work_t *work)
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &hdrs);
     if (r->body != NULL) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -157,7 +174,9 @@ static void https_work(uv_work_t *work)
     if (rc != CURLE_OK) {
         snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(rc));
         free(body.data);
+        free(hdrs.data);
     } else {
+        r->resp_headers = hdrs.data;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
         curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &type);
         r->resp_type = strdup(type != NULL ? type : "application/json");
@@ -200,6 +219,7 @@ void cr_https_request_free(struct cr_https_request *r)
     free(r->extra_header);
     free(r->resp_body);
     free(r->resp_type);
+    free(r->resp_headers);
     free(r);
 }
 
@@ -212,8 +232,8 @@ static void forward_done(struct cr_https_request *r)
                            "the leader could not be reached (%s); retry",
                            r->error);
     } else {
-        cr_api_reply_raw(call, (int)r->status, r->resp_type, NULL,
-                         r->resp_body, r->resp_len);
+        cr_api_reply_raw(call, (int)r->status, r->resp_type,
+                         r->resp_headers, r->resp_body, r->resp_len);
     }
     cr_https_request_free(r);
 }

@@ -43,6 +43,7 @@ struct cr_https_request {
     char *resp_body;
     size_t resp_len;
     char *resp_type;
+    char *resp_headers; /* relayed "Name: value\r\n" lines, or NULL */
     char error[256];
     cr_https_cb cb;
 };

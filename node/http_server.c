@@ -780,12 +780,25 @@ static const char *error_type(int status)
 /* Answer an error found by the server and wind the connection down. */
 static void conn_fail(struct cr_http_conn *c, int status, const char *msg)
 {
-    char esc[256], body[384];
+    char esc[256], body[384], limit_msg[160];
     int n;
 
     if (c->req != NULL) {
         req_release(c, c->req);
         c->req = NULL;
+    }
+    /* Say what the limit is, so the client knows what to send instead. */
+    if (status == 413) {
+        snprintf(limit_msg, sizeof limit_msg,
+                 "request body is too large: the limit is %zu bytes",
+                 c->srv->limits.max_body_bytes);
+        msg = limit_msg;
+    } else if (status == 431) {
+        snprintf(limit_msg, sizeof limit_msg,
+                 "request line and headers are too large: the limit is %zu "
+                 "bytes",
+                 c->srv->limits.max_header_bytes);
+        msg = limit_msg;
     }
     json_escape_into(esc, sizeof esc, msg);
     n = snprintf(body, sizeof body, "{\"Error\":\"%s\",\"Type\":\"%s\"}", esc,

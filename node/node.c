@@ -41,6 +41,22 @@ void cr_node_address_split(const char *address, char *raft_addr,
     snprintf(api_url, api_len, "%s", bar + 1);
 }
 
+uint64_t cr_node_contact_age_ms(struct cr_node *node)
+{
+    struct raft *r = &node->raft;
+    uint64_t now = node->io.time(&node->io);
+
+    /* A leader's timer restarts whenever a majority answered within an
+     * election timeout (it steps down otherwise); a follower's whenever
+     * its leader spoke. Either way, a recent timer means recent contact. */
+    if ((r->state == RAFT_LEADER ||
+         (r->state == RAFT_FOLLOWER && r->follower_state.current_leader.id)) &&
+        now - r->election_timer_start <= r->election_timeout) {
+        node->last_contact = now;
+    }
+    return now - node->last_contact;
+}
+
 bool cr_node_is_leader(struct cr_node *node)
 {
     return raft_state(&node->raft) == RAFT_LEADER;
@@ -107,7 +123,13 @@ static int node_load_certificate(struct cr_node *node, char *err,
     }
     cr_thumbprint(der, der_len, node->cert_thumbprint);
     free(der);
-    X509_free(cert);
+    node->cluster_x509 = cert;
+    node->cluster_pkey = cr_key_from_pem(node->key_pem, node->key_pem_len,
+                                         NULL, &cerr);
+    if (node->cluster_pkey == NULL) {
+        snprintf(err, errlen, "%s: %s", CR_FILE_CLUSTER_KEY, cerr.msg);
+        return -1;
+    }
     return 0;
 }
 
@@ -288,6 +310,8 @@ static int node_start_raft(struct cr_node *node, bool bootstrap, char *err,
     node->fsm.starting = true;
     rv = raft_start(&node->raft);
     node->fsm.starting = false;
+    /* A node that just started has a grace period to find its leader. */
+    node->last_contact = node->io.time(&node->io);
     if (rv != 0) {
         snprintf(err, errlen, "raft start: %s", raft_errmsg(&node->raft));
         return -1;
@@ -332,6 +356,9 @@ int cr_node_start(struct cr_node *node, uv_loop_t *loop,
                   char *err, size_t errlen)
 {
     node->config = *config;
+    if (node->config.stale_after_ms == 0) {
+        node->config.stale_after_ms = 3 * node->config.election_timeout_ms;
+    }
     node->loop = loop;
     if (node_load_certificate(node, err, errlen) != 0 ||
         node_make_contexts(node, err, errlen) != 0) {
@@ -411,6 +438,8 @@ void cr_node_free(struct cr_node *node)
     SSL_CTX_free(node->raft_server_ctx);
     SSL_CTX_free(node->raft_client_ctx);
     SSL_CTX_free(node->http_ctx);
+    X509_free(node->cluster_x509);
+    EVP_PKEY_free(node->cluster_pkey);
     if (node->key_pem != NULL) {
         OPENSSL_cleanse(node->key_pem, node->key_pem_len);
     }

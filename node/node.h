@@ -14,6 +14,8 @@
 
 #include <raft.h>
 #include <raft/uv.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <uv.h>
 
 #include <certraft/fsm.h>
@@ -22,6 +24,21 @@
 #include "node_config.h"
 
 struct cr_curl_pool;
+
+/* Recently requested implicit-trust registrations (to ask only once). */
+#define CR_IMPLICIT_SLOTS 16
+struct cr_implicit_slot {
+    char thumbprint[65];
+    int64_t at_ms;
+};
+
+/* Requests answered, per route and status code (for GET /metrics). */
+#define CR_METRICS_MAX_ROUTES 48
+#define CR_METRICS_STATUS_SLOTS 12
+struct cr_route_metrics {
+    int status[CR_METRICS_STATUS_SLOTS];
+    unsigned long count[CR_METRICS_STATUS_SLOTS];
+};
 
 struct cr_node {
     struct cr_node_config config;
@@ -33,6 +50,8 @@ struct cr_node {
     char *key_pem;
     size_t key_pem_len;
     char cert_thumbprint[65];
+    X509 *cluster_x509;     /* parsed, to sign generated certificates */
+    EVP_PKEY *cluster_pkey;
 
     SSL_CTX *raft_server_ctx;
     SSL_CTX *raft_client_ctx;
@@ -65,6 +84,9 @@ struct cr_node {
     int exit_code;
     unsigned pending_closes;
     unsigned long requests_total;
+    uint64_t last_contact; /* raft io time of the last known contact */
+    struct cr_implicit_slot implicit[CR_IMPLICIT_SLOTS];
+    struct cr_route_metrics route_metrics[CR_METRICS_MAX_ROUTES + 1];
 };
 
 /* Load config and certificates from @data_dir and start serving. The loop
@@ -89,5 +111,11 @@ void cr_node_address_split(const char *address, char *raft_addr,
                            size_t raft_len, char *api_url, size_t api_len);
 
 int64_t cr_now_ms(void);
+
+/* How long ago this node last knew it was part of a working majority
+ * (leading one, or hearing from its leader). A node past
+ * config.stale_after_ms refuses authenticated requests: its copy of the
+ * registry may miss deletions made by the majority. */
+uint64_t cr_node_contact_age_ms(struct cr_node *node);
 
 #endif /* CERTNODE_NODE_H */

@@ -67,6 +67,7 @@ int cr_node_config_load(struct cr_node_config *c, const char *data_dir,
     copy_uint(root, "HeartbeatTimeoutMs", &c->heartbeat_timeout_ms);
     copy_uint(root, "MaxConnections", &c->max_connections);
     copy_uint(root, "IdleTimeoutMs", &c->idle_timeout_ms);
+    copy_uint(root, "StaleAfterMs", &c->stale_after_ms);
     max_body = (unsigned)c->max_body_bytes;
     copy_uint(root, "MaxBodyBytes", &max_body);
     c->max_body_bytes = max_body;
@@ -89,7 +90,7 @@ int cr_node_config_save(const struct cr_node_config *c, char *err,
     char *text;
     int rv;
     json_t *root = json_pack(
-        "{s:I, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:i, s:i}", "Id",
+        "{s:I, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:i, s:i, s:i}", "Id",
         (json_int_t)c->id, "RaftAddress", c->raft_address, "ApiAddress",
         c->api_address, "ApiUrl", c->api_url, "SnapshotThreshold",
         (int)c->snapshot_threshold, "SnapshotTrailing",
@@ -97,7 +98,8 @@ int cr_node_config_save(const struct cr_node_config *c, char *err,
         (int)c->election_timeout_ms, "HeartbeatTimeoutMs",
         (int)c->heartbeat_timeout_ms, "MaxBodyBytes",
         (json_int_t)c->max_body_bytes, "MaxConnections",
-        (int)c->max_connections, "IdleTimeoutMs", (int)c->idle_timeout_ms);
+        (int)c->max_connections, "IdleTimeoutMs", (int)c->idle_timeout_ms,
+        "StaleAfterMs", (int)c->stale_after_ms);
 
     if (root == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -21,6 +21,7 @@ struct cr_node_config {
     size_t max_body_bytes;
     unsigned max_connections;
     unsigned idle_timeout_ms;
+    unsigned stale_after_ms; /* 0: 3 election timeouts */
     /* Test-only fault: see cluster-tests. 0 in production. */
     int unsafe_ack_before_commit;
 };

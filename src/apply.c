@@ -1,30 +1,19 @@
 /*
  * apply.c - the deterministic apply() of one committed log entry, and
- * RavenDB's rules for each command.
+ * RavenDB's rules for the registry, database and node commands.
  *
  * Everything here depends only on the state and the entry's bytes: the
  * command carries the leader's clock for validity checks, and nothing
  * reads the wall clock, randomness or pointer order. A refused command
- * changes nothing but the applied index and the audit trail.
+ * changes nothing but the applied index and the audit trail. The later
+ * command groups live in apply_trust.c, apply_client_ca.c and
+ * apply_rotation.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <certraft/auth.h>
-
-#include "state_internal.h"
-
-#define CLUSTER_CERT_NAME "Cluster Node Certificate"
-
-struct apply_ctx {
-    struct cr_state *st;
-    uint64_t index;
-    const struct cr_command *cmd;
-    struct cr_identity id;
-    char target[160]; /* what the audit record names */
-    struct cr_error err;
-};
+#include "apply_internal.h"
 
 /* --- helpers --------------------------------------------------------- */
 
@@ -80,20 +69,34 @@ static struct cr_cert_node **collection_nodes(struct cr_registry *reg,
     return out;
 }
 
-static bool collection_is_cluster(const struct cr_registry *reg,
-                                  const struct cr_cert_entry *primary)
+static bool is_cluster_thumb(const struct cr_state *st, const char *thumb)
+{
+    return cr_registry_is_cluster(&st->reg, thumb) ||
+           (cr_replacement_in_progress(&st->repl) &&
+            strcmp(st->repl.new_thumbprint, thumb) == 0);
+}
+
+bool cr_apply_cluster_collection(const struct cr_state *st,
+                                 const struct cr_cert_entry *primary)
 {
     size_t i;
 
-    if (cr_registry_is_cluster(reg, primary->thumbprint)) {
+    if (is_cluster_thumb(st, primary->thumbprint)) {
         return true;
     }
     for (i = 0; i < primary->n_secondaries; i++) {
-        if (cr_registry_is_cluster(reg, primary->secondaries[i])) {
+        if (is_cluster_thumb(st, primary->secondaries[i])) {
             return true;
         }
     }
     return false;
+}
+
+bool cr_apply_caller_owns(const struct apply_ctx *c,
+                          const struct cr_cert_entry *primary)
+{
+    return in_collection(primary, c->cmd->caller) ||
+           (c->id.kind == CR_IDENTITY_IMPLICIT && c->id.entry == primary);
 }
 
 /* Insert every node of @nodes; on failure nothing stays inserted. */
@@ -160,7 +163,7 @@ static enum cr_status apply_bootstrap(struct apply_ctx *c)
         rv = cr_error_set(&c->err, CR_ECONFLICT,
                           "a bootstrap certificate is registered already");
     } else {
-        nodes[0] = cr_cert_node_new(&ci, CLUSTER_CERT_NAME,
+        nodes[0] = cr_cert_node_new(&ci, CR_CLUSTER_CERT_NAME,
                                     CR_CLEARANCE_CLUSTER_NODE, NULL, 0,
                                     c->index, cmd->time_ms);
         nodes[1] = cr_cert_node_new(&ai, cmd->u.bootstrap.admin_name,
@@ -247,7 +250,7 @@ static enum cr_status put_check_existing(struct apply_ctx *c,
     if (old == NULL) {
         return CR_OK;
     }
-    if (collection_is_cluster(&c->st->reg, &old->e)) {
+    if (cr_apply_cluster_collection(c->st, &old->e)) {
         return cr_error_set(&c->err, CR_EFORBIDDEN,
                             "certificate %s is the cluster certificate; it "
                             "cannot be replaced by an upload",
@@ -256,7 +259,7 @@ static enum cr_status put_check_existing(struct apply_ctx *c,
     if ((rv = cr_authz_manage_cert(&c->id, old->e.clearance, &c->err))) {
         return rv;
     }
-    if (!in_collection(&old->e, cmd->caller)) {
+    if (!cr_apply_caller_owns(c, &old->e)) {
         return CR_OK;
     }
     /* Replacing the caller's own collection must not change its rights or
@@ -430,13 +433,13 @@ static enum cr_status apply_cert_delete(struct apply_ctx *c)
         (rv = cr_authz_manage_cert(&c->id, n->e.clearance, &c->err))) {
         return rv;
     }
-    if (in_collection(&n->e, c->cmd->caller)) {
+    if (cr_apply_caller_owns(c, &n->e)) {
         return cr_error_set(&c->err, CR_EFORBIDDEN,
                             "you cannot delete the certificate you are "
                             "connected with (%s)",
                             c->cmd->caller);
     }
-    if (collection_is_cluster(reg, &n->e)) {
+    if (cr_apply_cluster_collection(c->st, &n->e)) {
         return cr_error_set(&c->err, CR_EFORBIDDEN,
                             "certificate %s is the cluster certificate; "
                             "replace it instead of deleting it",
@@ -504,14 +507,14 @@ static enum cr_status edit_check(struct apply_ctx *c,
      * certificate they are connected with. Unchanged values pass, so
      * renaming one's own certificate still works. */
     if ((clearance_changes || disabled_changes) &&
-        in_collection(&n->e, cmd->caller)) {
+        cr_apply_caller_owns(c, &n->e)) {
         return cr_error_set(&c->err, CR_EFORBIDDEN,
                             "you cannot change the clearance of, or disable, "
                             "the certificate you are connected with (%s)",
                             cmd->caller);
     }
     if ((clearance_changes || disabled_changes) &&
-        collection_is_cluster(&c->st->reg, &n->e)) {
+        cr_apply_cluster_collection(c->st, &n->e)) {
         return cr_error_set(&c->err, CR_EFORBIDDEN,
                             "certificate %s is the cluster certificate; its "
                             "clearance cannot change and it cannot be "
@@ -760,6 +763,14 @@ static enum cr_status dispatch(struct apply_ctx *c)
     case CR_CMD_NODE_PENDING:
     case CR_CMD_NODE_JOINED:
     case CR_CMD_NODE_REMOVED: return apply_node(c);
+    case CR_CMD_CERT_PURGE: return cr_apply_cert_purge(c);
+    case CR_CMD_CERT_IMPLICIT: return cr_apply_cert_implicit(c);
+    case CR_CMD_CLIENT_CA_PUT: return cr_apply_client_ca_put(c);
+    case CR_CMD_CLIENT_CA_DELETE: return cr_apply_client_ca_delete(c);
+    case CR_CMD_CLUSTER_CERT_INSTALL: return cr_apply_cluster_install(c);
+    case CR_CMD_CLUSTER_CERT_CONFIRM:
+    case CR_CMD_CLUSTER_CERT_SWITCHED: return cr_apply_cluster_node_report(c);
+    case CR_CMD_CLUSTER_CERT_CLEANUP: return cr_apply_cluster_cleanup(c);
     default:
         return cr_error_set(&c->err, CR_EINVAL, "unknown command type");
     }
@@ -794,6 +805,25 @@ static void command_target(const struct cr_command *cmd, char *out,
     case CR_CMD_NODE_REMOVED:
         snprintf(out, size, "node %llu", (unsigned long long)cmd->u.node.id);
         break;
+    case CR_CMD_CERT_IMPLICIT:
+        snprintf(out, size, "%s", cmd->caller);
+        break;
+    case CR_CMD_CLIENT_CA_PUT:
+    case CR_CMD_CLIENT_CA_DELETE:
+        snprintf(out, size, "client CA %s",
+                 cmd->u.client_ca.name != NULL ? cmd->u.client_ca.name : "");
+        break;
+    case CR_CMD_CLUSTER_CERT_INSTALL:
+        cr_thumbprint(cmd->u.cluster_install.cert.der,
+                      cmd->u.cluster_install.cert.len, out);
+        break;
+    case CR_CMD_CLUSTER_CERT_CONFIRM:
+    case CR_CMD_CLUSTER_CERT_SWITCHED:
+        snprintf(out, size, "node %llu",
+                 (unsigned long long)cmd->u.cluster_node.node_id);
+        break;
+    case CR_CMD_CERT_PURGE:       /* apply_trust.c says how many */
+    case CR_CMD_CLUSTER_CERT_CLEANUP: /* apply_rotation.c names the cert */
     default:
         break; /* documents are not audited */
     }
@@ -807,15 +837,57 @@ static const char *caller_name(const struct cr_state *st, const char *thumb)
     return p != NULL ? p->name : "";
 }
 
+/* On success the message is what the command wants to report (a count,
+ * what was registered), usually nothing. */
 static void result_set(struct cr_apply_result *res, enum cr_status status,
-                       const char *prefix, const char *msg)
+                       const char *prefix, const char *msg, const char *info)
 {
     res->status = status;
     if (status == CR_OK) {
-        res->message[0] = '\0';
+        snprintf(res->message, sizeof res->message, "%s",
+                 info != NULL ? info : "");
     } else {
         snprintf(res->message, sizeof res->message, "%s%s", prefix, msg);
     }
+}
+
+/* Who is calling, at this index. A command that carries the caller's
+ * certificate may come from one that is not registered by thumbprint
+ * (implicit trust, a client CA): authentication then runs every step on
+ * it at the command's time, so a renewed certificate can act in the very
+ * request that triggers its registration. */
+static enum cr_status authenticate_caller(struct apply_ctx *c)
+{
+    const struct cr_command *cmd = c->cmd;
+    char thumb[CR_THUMBPRINT_LEN + 1];
+
+    if (cmd->caller_der.der == NULL || cmd->caller_der.len == 0) {
+        if (cmd->type == CR_CMD_CERT_IMPLICIT) {
+            return cr_error_set(&c->err, CR_EINVAL,
+                                "implicit trust needs the caller's "
+                                "certificate");
+        }
+        return cr_auth_by_thumbprint(c->st, cmd->caller, cmd->time_ms,
+                                     &c->id, &c->err);
+    }
+    cr_thumbprint(cmd->caller_der.der, cmd->caller_der.len, thumb);
+    if (strcmp(thumb, cmd->caller) != 0) {
+        return cr_error_set(&c->err, CR_EINVAL,
+                            "the caller's certificate has thumbprint %s, not "
+                            "the caller's %s",
+                            thumb, cmd->caller);
+    }
+    if (cmd->type == CR_CMD_CERT_IMPLICIT) {
+        /* Step 4 only, and its own refusals: cr_apply_cert_implicit. */
+        memset(&c->id, 0, sizeof c->id);
+        memcpy(c->id.thumbprint, thumb, sizeof thumb);
+        c->id.name = "";
+        return CR_OK;
+    }
+    return cr_auth_authenticate_chain(
+        c->st, cmd->caller_der.der, cmd->caller_der.len,
+        cmd->caller_chain.items, cmd->caller_chain.n, cmd->time_ms, &c->id,
+        &c->err);
 }
 
 void cr_state_apply(struct cr_state *st, uint64_t index, const void *data,
@@ -825,6 +897,9 @@ void cr_state_apply(struct cr_state *st, uint64_t index, const void *data,
     struct apply_ctx c;
     enum cr_status rv;
 
+    char id_name[CR_IDENTITY_CN_MAX + 1] = "";
+    const char *name;
+
     memset(&c, 0, sizeof c);
     c.st = st;
     c.index = index;
@@ -833,7 +908,7 @@ void cr_state_apply(struct cr_state *st, uint64_t index, const void *data,
     rv = cr_command_decode(data, len, &cmd, &c.err);
     if (rv != CR_OK) {
         rv = rv == CR_ENOMEM ? CR_ENOMEM : CR_EINVAL;
-        result_set(res, rv, "malformed command: ", c.err.msg);
+        result_set(res, rv, "malformed command: ", c.err.msg, NULL);
         cr_audit_append(&st->audit, index, 0, "", "", "Malformed", "", rv);
         return;
     }
@@ -841,19 +916,24 @@ void cr_state_apply(struct cr_state *st, uint64_t index, const void *data,
     if (cmd.type == CR_CMD_BOOTSTRAP) {
         rv = CR_OK; /* the system's own entry; decode made caller "" */
     } else {
-        rv = cr_auth_by_thumbprint(st, cmd.caller, cmd.time_ms, &c.id,
-                                   &c.err);
+        rv = authenticate_caller(&c);
     }
     if (rv == CR_OK) {
+        /* The identity may point at entries the command removes. */
+        snprintf(id_name, sizeof id_name, "%s",
+                 c.id.name != NULL ? c.id.name : "");
         rv = dispatch(&c);
     }
-    result_set(res, rv, "", c.err.msg);
+    result_set(res, rv, "", c.err.msg, c.info);
     /* Document writes are data operations, not administration: auditing
      * them would flood the bounded trail and push out the records that
      * matter (who changed which certificate). */
     if (cmd.type != CR_CMD_DOC_PUT && cmd.type != CR_CMD_DOC_DELETE) {
+        /* The registered name after the change; else the name the caller
+         * authenticated with (implicit trust, a client CA's CN). */
+        name = caller_name(st, cmd.caller);
         cr_audit_append(&st->audit, index, cmd.time_ms, cmd.caller,
-                        caller_name(st, cmd.caller),
+                        name[0] != '\0' ? name : id_name,
                         cr_command_type_name(cmd.type), c.target, rv);
     }
     cr_command_free(&cmd);

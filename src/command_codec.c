@@ -21,6 +21,8 @@
 #define MAX_ADDRESS 512u
 #define MAX_DOC_ID 1024u
 #define MAX_JSON (64u * 1024 * 1024)
+#define MAX_CHAIN 16u
+#define MAX_VOTERS 1024u
 
 static const char *const type_names[CR_CMD_TYPE_MAX] = {
     [CR_CMD_BOOTSTRAP] = "Bootstrap",
@@ -34,6 +36,14 @@ static const char *const type_names[CR_CMD_TYPE_MAX] = {
     [CR_CMD_NODE_PENDING] = "NodePending",
     [CR_CMD_NODE_JOINED] = "NodeJoined",
     [CR_CMD_NODE_REMOVED] = "NodeRemoved",
+    [CR_CMD_CERT_PURGE] = "CertPurge",
+    [CR_CMD_CERT_IMPLICIT] = "CertImplicitTrust",
+    [CR_CMD_CLIENT_CA_PUT] = "ClientCaPut",
+    [CR_CMD_CLIENT_CA_DELETE] = "ClientCaDelete",
+    [CR_CMD_CLUSTER_CERT_INSTALL] = "ClusterCertInstall",
+    [CR_CMD_CLUSTER_CERT_CONFIRM] = "ClusterCertConfirm",
+    [CR_CMD_CLUSTER_CERT_SWITCHED] = "ClusterCertSwitched",
+    [CR_CMD_CLUSTER_CERT_CLEANUP] = "ClusterCertCleanup",
 };
 
 const char *cr_command_type_name(enum cr_command_type type)
@@ -64,6 +74,16 @@ static void pack_perms(msgpack_packer *pk, const struct cr_permission *perms,
     }
 }
 
+static void pack_der_list(msgpack_packer *pk, const struct cr_der_list *l)
+{
+    size_t i;
+
+    msgpack_pack_array(pk, l->n);
+    for (i = 0; i < l->n; i++) {
+        cr_mp_pack_bin(pk, l->items[i].der, l->items[i].len);
+    }
+}
+
 /* Number of type-specific keys, so the map header is exact. */
 static size_t body_fields(const struct cr_command *c)
 {
@@ -84,6 +104,16 @@ static size_t body_fields(const struct cr_command *c)
         return 1 + (c->u.node.raft_address != NULL) +
                (c->u.node.api_url != NULL) +
                (c->u.node.join_thumbprint[0] != '\0');
+    case CR_CMD_CERT_PURGE:
+    case CR_CMD_CERT_IMPLICIT: return 0;
+    case CR_CMD_CLIENT_CA_PUT: return 5;
+    case CR_CMD_CLIENT_CA_DELETE: return 1;
+    case CR_CMD_CLUSTER_CERT_INSTALL:
+        return 3 + (c->u.cluster_install.chain.n > 0);
+    case CR_CMD_CLUSTER_CERT_CONFIRM:
+    case CR_CMD_CLUSTER_CERT_SWITCHED: return 1;
+    case CR_CMD_CLUSTER_CERT_CLEANUP:
+        return c->u.cluster_cleanup.n_voters > 0;
     default: return 0;
     }
 }
@@ -111,11 +141,7 @@ static void pack_body(msgpack_packer *pk, const struct cr_command *c)
         pack_key(pk, "p");
         pack_perms(pk, c->u.cert_put.perms, c->u.cert_put.n_perms);
         pack_key(pk, "certs");
-        msgpack_pack_array(pk, c->u.cert_put.certs.n);
-        for (i = 0; i < c->u.cert_put.certs.n; i++) {
-            cr_mp_pack_bin(pk, c->u.cert_put.certs.items[i].der,
-                           c->u.cert_put.certs.items[i].len);
-        }
+        pack_der_list(pk, &c->u.cert_put.certs);
         break;
     case CR_CMD_CERT_DELETE:
         pack_key(pk, "th");
@@ -174,6 +200,54 @@ static void pack_body(msgpack_packer *pk, const struct cr_command *c)
             cr_mp_pack_str(pk, c->u.node.join_thumbprint);
         }
         break;
+    case CR_CMD_CLIENT_CA_PUT:
+        pack_key(pk, "n");
+        cr_mp_pack_str(pk, c->u.client_ca.name);
+        pack_key(pk, "cl");
+        msgpack_pack_uint64(pk, (uint64_t)c->u.client_ca.clearance);
+        pack_key(pk, "p");
+        pack_perms(pk, c->u.client_ca.perms, c->u.client_ca.n_perms);
+        pack_key(pk, "certs");
+        pack_der_list(pk, &c->u.client_ca.certs);
+        pack_key(pk, "m");
+        msgpack_pack_uint64(pk, (uint64_t)c->u.client_ca.mode);
+        break;
+    case CR_CMD_CLIENT_CA_DELETE:
+        pack_key(pk, "n");
+        cr_mp_pack_str(pk, c->u.client_ca.name);
+        break;
+    case CR_CMD_CLUSTER_CERT_INSTALL:
+        pack_key(pk, "nc");
+        cr_mp_pack_bin(pk, c->u.cluster_install.cert.der,
+                       c->u.cluster_install.cert.len);
+        pack_key(pk, "sk");
+        cr_mp_pack_bin(pk, c->u.cluster_install.sealed_key.der,
+                       c->u.cluster_install.sealed_key.len);
+        pack_key(pk, "sn");
+        if (c->u.cluster_install.switch_now) {
+            msgpack_pack_true(pk);
+        } else {
+            msgpack_pack_false(pk);
+        }
+        if (c->u.cluster_install.chain.n > 0) {
+            pack_key(pk, "ch");
+            pack_der_list(pk, &c->u.cluster_install.chain);
+        }
+        break;
+    case CR_CMD_CLUSTER_CERT_CONFIRM:
+    case CR_CMD_CLUSTER_CERT_SWITCHED:
+        pack_key(pk, "id");
+        msgpack_pack_uint64(pk, c->u.cluster_node.node_id);
+        break;
+    case CR_CMD_CLUSTER_CERT_CLEANUP:
+        if (c->u.cluster_cleanup.n_voters > 0) {
+            pack_key(pk, "vo");
+            msgpack_pack_array(pk, c->u.cluster_cleanup.n_voters);
+            for (i = 0; i < c->u.cluster_cleanup.n_voters; i++) {
+                msgpack_pack_uint64(pk, c->u.cluster_cleanup.voters[i]);
+            }
+        }
+        break;
     default:
         break;
     }
@@ -185,13 +259,14 @@ enum cr_status cr_command_encode(const struct cr_command *cmd,
     struct cr_mp_writer w;
     size_t start = out->len;
     bool has_der = cmd->caller_der.der != NULL && cmd->caller_der.len > 0;
+    bool has_chain = cmd->caller_chain.n > 0;
 
     if (cmd->type < CR_CMD_BOOTSTRAP || cmd->type >= CR_CMD_TYPE_MAX) {
         return cr_error_set(err, CR_EINVAL, "unknown command type %d",
                             (int)cmd->type);
     }
     cr_mp_writer_init(&w, out);
-    msgpack_pack_map(&w.pk, 3 + has_der + body_fields(cmd));
+    msgpack_pack_map(&w.pk, 3 + has_der + has_chain + body_fields(cmd));
     pack_key(&w.pk, "t");
     msgpack_pack_uint64(&w.pk, (uint64_t)cmd->type);
     pack_key(&w.pk, "c");
@@ -201,6 +276,10 @@ enum cr_status cr_command_encode(const struct cr_command *cmd,
     if (has_der) {
         pack_key(&w.pk, "cd");
         cr_mp_pack_bin(&w.pk, cmd->caller_der.der, cmd->caller_der.len);
+    }
+    if (has_chain) {
+        pack_key(&w.pk, "cch");
+        pack_der_list(&w.pk, &cmd->caller_chain);
     }
     pack_body(&w.pk, cmd);
     if (w.failed) {
@@ -215,11 +294,13 @@ enum cr_status cr_command_encode(const struct cr_command *cmd,
 /* Every key the codec knows; one slot each, so duplicates are caught. */
 enum field {
     F_T, F_C, F_CD, F_TS, F_CC, F_AC, F_AN, F_N, F_CL, F_P, F_CERTS, F_TH,
-    F_D, F_DB, F_ID, F_J, F_RA, F_AU, F_JT, F_COUNT
+    F_D, F_DB, F_ID, F_J, F_RA, F_AU, F_JT, F_M, F_NC, F_CH, F_SK, F_SN,
+    F_VO, F_CCH, F_COUNT
 };
 static const char *const field_keys[F_COUNT] = {
     "t", "c", "cd", "ts", "cc", "ac", "an", "n", "cl", "p", "certs", "th",
-    "d", "db", "id", "j", "ra", "au", "jt",
+    "d", "db", "id", "j", "ra", "au", "jt", "m", "nc", "ch", "sk", "sn",
+    "vo", "cch",
 };
 
 struct fields {
@@ -352,14 +433,45 @@ static enum cr_status get_der(const msgpack_object *o, const char *field,
     return cr_mp_get_bin(o, field, MAX_DER, &out->der, &out->len, err);
 }
 
+/* An array of @lo..@max DER certificates into @out. */
+static enum cr_status get_der_list(const msgpack_object *o, const char *field,
+                                   uint32_t lo, uint32_t max,
+                                   struct cr_der_list *out,
+                                   struct cr_error *err)
+{
+    uint32_t i;
+    enum cr_status rv;
+
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < lo ||
+        o->via.array.size > max) {
+        return cr_error_set(err, CR_EINVAL,
+                            "field '%s' must be an array of %u to %u "
+                            "certificates",
+                            field, lo, max);
+    }
+    if (o->via.array.size == 0) {
+        return CR_OK;
+    }
+    out->items = calloc(o->via.array.size, sizeof(struct cr_der));
+    if (out->items == NULL) {
+        return cr_error_set(err, CR_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < o->via.array.size; i++) {
+        rv = get_der(&o->via.array.ptr[i], field, &out->items[i], err);
+        if (rv != CR_OK) {
+            return rv;
+        }
+        out->n++;
+    }
+    return CR_OK;
+}
+
 static enum cr_status decode_cert_put(const struct fields *f,
                                       struct cr_command *c,
                                       struct cr_error *err)
 {
-    const msgpack_object *certs;
     enum cr_status rv;
     unsigned cl;
-    uint32_t i;
 
     if ((rv = need(f, F_N, err)) || (rv = need(f, F_CL, err)) ||
         (rv = need(f, F_CERTS, err)) ||
@@ -375,26 +487,101 @@ static enum cr_status decode_cert_put(const struct fields *f,
                         &c->u.cert_put.n_perms, err)) != CR_OK) {
         return rv;
     }
-    certs = f->v[F_CERTS];
-    if (certs->type != MSGPACK_OBJECT_ARRAY || certs->via.array.size == 0 ||
-        certs->via.array.size > MAX_CERTS) {
-        return cr_error_set(err, CR_EINVAL,
-                            "field 'certs' must be an array of 1 to %u "
-                            "certificates",
-                            MAX_CERTS);
+    return get_der_list(f->v[F_CERTS], "certs", 1, MAX_CERTS,
+                        &c->u.cert_put.certs, err);
+}
+
+static enum cr_status decode_client_ca(const struct fields *f,
+                                       struct cr_command *c,
+                                       struct cr_error *err)
+{
+    enum cr_status rv;
+    unsigned v;
+
+    if ((rv = need(f, F_N, err)) ||
+        (rv = cr_mp_get_str(f->v[F_N], "n", MAX_NAME, &c->u.client_ca.name,
+                            err))) {
+        return rv;
     }
-    c->u.cert_put.certs.items =
-        calloc(certs->via.array.size, sizeof(struct cr_der));
-    if (c->u.cert_put.certs.items == NULL) {
+    if (c->type == CR_CMD_CLIENT_CA_DELETE) {
+        return CR_OK;
+    }
+    if ((rv = need(f, F_CL, err)) || (rv = need(f, F_CERTS, err)) ||
+        (rv = need(f, F_M, err)) ||
+        (rv = get_enum(f->v[F_CL], "cl", CR_CLEARANCE_VALID_USER,
+                       CR_CLEARANCE_CLUSTER_NODE, &v, err))) {
+        return rv;
+    }
+    c->u.client_ca.clearance = (enum cr_clearance)v;
+    if ((rv = get_enum(f->v[F_M], "m", CR_CLIENT_CA_REPLACE,
+                       CR_CLIENT_CA_APPEND, &v, err))) {
+        return rv;
+    }
+    c->u.client_ca.mode = (enum cr_client_ca_mode)v;
+    if (f->v[F_P] != NULL &&
+        (rv = get_perms(f->v[F_P], &c->u.client_ca.perms,
+                        &c->u.client_ca.n_perms, err)) != CR_OK) {
+        return rv;
+    }
+    return get_der_list(f->v[F_CERTS], "certs", 1, MAX_CERTS,
+                        &c->u.client_ca.certs, err);
+}
+
+static enum cr_status decode_cluster_install(const struct fields *f,
+                                             struct cr_command *c,
+                                             struct cr_error *err)
+{
+    enum cr_status rv;
+
+    if ((rv = need(f, F_NC, err)) || (rv = need(f, F_SK, err)) ||
+        (rv = get_der(f->v[F_NC], "nc", &c->u.cluster_install.cert, err)) ||
+        (rv = get_der(f->v[F_SK], "sk", &c->u.cluster_install.sealed_key,
+                      err))) {
+        return rv;
+    }
+    if (f->v[F_SN] != NULL &&
+        (rv = cr_mp_get_bool(f->v[F_SN], "sn",
+                             &c->u.cluster_install.switch_now, err))) {
+        return rv;
+    }
+    if (f->v[F_CH] != NULL) {
+        return get_der_list(f->v[F_CH], "ch", 0, MAX_CHAIN,
+                            &c->u.cluster_install.chain, err);
+    }
+    return CR_OK;
+}
+
+static enum cr_status decode_cluster_cleanup(const struct fields *f,
+                                             struct cr_command *c,
+                                             struct cr_error *err)
+{
+    const msgpack_object *vo = f->v[F_VO];
+    enum cr_status rv;
+    uint32_t i;
+
+    if (vo == NULL) {
+        return CR_OK;
+    }
+    if (vo->type != MSGPACK_OBJECT_ARRAY || vo->via.array.size > MAX_VOTERS) {
+        return cr_error_set(err, CR_EINVAL,
+                            "field 'vo' (voters) must be an array of at most "
+                            "%u node ids",
+                            MAX_VOTERS);
+    }
+    if (vo->via.array.size == 0) {
+        return CR_OK;
+    }
+    c->u.cluster_cleanup.voters =
+        calloc(vo->via.array.size, sizeof *c->u.cluster_cleanup.voters);
+    if (c->u.cluster_cleanup.voters == NULL) {
         return cr_error_set(err, CR_ENOMEM, "out of memory");
     }
-    for (i = 0; i < certs->via.array.size; i++) {
-        rv = get_der(&certs->via.array.ptr[i], "certs",
-                     &c->u.cert_put.certs.items[i], err);
-        if (rv != CR_OK) {
+    for (i = 0; i < vo->via.array.size; i++) {
+        if ((rv = cr_mp_get_u64(&vo->via.array.ptr[i], "vo",
+                                &c->u.cluster_cleanup.voters[i], err))) {
             return rv;
         }
-        c->u.cert_put.certs.n++;
+        c->u.cluster_cleanup.n_voters++;
     }
     return CR_OK;
 }
@@ -549,6 +736,25 @@ static enum cr_status decode_body(const struct fields *f, struct cr_command *c,
     case CR_CMD_NODE_JOINED:
     case CR_CMD_NODE_REMOVED:
         return decode_node(f, c, err);
+    case CR_CMD_CERT_PURGE:
+        return CR_OK;
+    case CR_CMD_CERT_IMPLICIT:
+        /* The certificate to register is the caller's. */
+        return need(f, F_CD, err);
+    case CR_CMD_CLIENT_CA_PUT:
+    case CR_CMD_CLIENT_CA_DELETE:
+        return decode_client_ca(f, c, err);
+    case CR_CMD_CLUSTER_CERT_INSTALL:
+        return decode_cluster_install(f, c, err);
+    case CR_CMD_CLUSTER_CERT_CONFIRM:
+    case CR_CMD_CLUSTER_CERT_SWITCHED:
+        if ((rv = need(f, F_ID, err)) != CR_OK) {
+            return rv;
+        }
+        return cr_mp_get_u64(f->v[F_ID], "id", &c->u.cluster_node.node_id,
+                             err);
+    case CR_CMD_CLUSTER_CERT_CLEANUP:
+        return decode_cluster_cleanup(f, c, err);
     default:
         return cr_error_set(err, CR_EINVAL, "unknown command type");
     }
@@ -589,6 +795,11 @@ static enum cr_status decode_object(const msgpack_object *o,
         (rv = get_der(f.v[F_CD], "cd", &c->caller_der, err)) != CR_OK) {
         return rv;
     }
+    if (f.v[F_CCH] != NULL &&
+        (rv = get_der_list(f.v[F_CCH], "cch", 0, MAX_CHAIN,
+                           &c->caller_chain, err)) != CR_OK) {
+        return rv;
+    }
     return decode_body(&f, c, err);
 }
 
@@ -619,6 +830,7 @@ void cr_command_free(struct cr_command *c)
     }
     free(c->caller_der.der);
     c->caller_der.der = NULL;
+    cr_der_list_free(&c->caller_chain);
     switch (c->type) {
     case CR_CMD_BOOTSTRAP:
         free(c->u.bootstrap.cluster_cert.der);
@@ -649,6 +861,20 @@ void cr_command_free(struct cr_command *c)
     case CR_CMD_NODE_REMOVED:
         free(c->u.node.raft_address);
         free(c->u.node.api_url);
+        break;
+    case CR_CMD_CLIENT_CA_PUT:
+    case CR_CMD_CLIENT_CA_DELETE:
+        free(c->u.client_ca.name);
+        perms_free(c->u.client_ca.perms, c->u.client_ca.n_perms);
+        cr_der_list_free(&c->u.client_ca.certs);
+        break;
+    case CR_CMD_CLUSTER_CERT_INSTALL:
+        free(c->u.cluster_install.cert.der);
+        free(c->u.cluster_install.sealed_key.der);
+        cr_der_list_free(&c->u.cluster_install.chain);
+        break;
+    case CR_CMD_CLUSTER_CERT_CLEANUP:
+        free(c->u.cluster_cleanup.voters);
         break;
     default:
         break;

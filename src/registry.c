@@ -2,8 +2,9 @@
  * registry.c - certificate entries and collections.
  *
  * Entries live in a uthash keyed by thumbprint, because every request's
- * authentication looks one up, and in an ordered map for listings and
- * snapshots that must come out the same on every node.
+ * authentication looks one up, in an ordered map for listings and
+ * snapshots that must come out the same on every node, and in the pin
+ * index (pin_index.c) for implicit trust.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,11 @@ int cr_registry_insert(struct cr_registry *reg, struct cr_cert_node *n)
         HASH_DELETE(hh, reg->by_thumb, n);
         return -1;
     }
+    if (cr_pin_index_add(reg, n) != 0) {
+        HASH_DELETE(hh, reg->by_thumb, n);
+        cr_omap_remove(&reg->order, n->e.thumbprint);
+        return -1;
+    }
     return 0;
 }
 
@@ -183,6 +189,41 @@ void cr_registry_unlink(struct cr_registry *reg, struct cr_cert_node *n)
 {
     HASH_DELETE(hh, reg->by_thumb, n);
     cr_omap_remove(&reg->order, n->e.thumbprint);
+    cr_pin_index_remove(reg, n);
+}
+
+void cr_registry_drop_collection(struct cr_registry *reg,
+                                 struct cr_cert_node *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->e.n_secondaries; i++) {
+        struct cr_cert_node *s = cr_registry_find(reg, p->e.secondaries[i]);
+        if (s != NULL) {
+            cr_registry_unlink(reg, s);
+            cr_cert_node_free(s);
+        }
+    }
+    cr_registry_unlink(reg, p);
+    cr_cert_node_free(p);
+}
+
+void cr_registry_drop_secondary(struct cr_registry *reg,
+                                struct cr_cert_node *s)
+{
+    struct cr_cert_node *p = cr_registry_find(reg, s->e.primary);
+    size_t i;
+
+    for (i = 0; p != NULL && i < p->e.n_secondaries; i++) {
+        if (strcmp(p->e.secondaries[i], s->e.thumbprint) == 0) {
+            memmove(&p->e.secondaries[i], &p->e.secondaries[i + 1],
+                    (p->e.n_secondaries - i - 1) * sizeof *p->e.secondaries);
+            p->e.n_secondaries--;
+            break;
+        }
+    }
+    cr_registry_unlink(reg, s);
+    cr_cert_node_free(s);
 }
 
 static void release_node(struct cr_omap_node *o)
@@ -193,6 +234,7 @@ static void release_node(struct cr_omap_node *o)
 void cr_registry_free(struct cr_registry *reg)
 {
     HASH_CLEAR(hh, reg->by_thumb);
+    cr_pin_index_free(reg);
     cr_omap_clear(&reg->order, release_node);
     free(reg->cluster);
     reg->cluster = NULL;
@@ -316,7 +358,9 @@ bool cr_state_is_cluster_node(const struct cr_state *st,
     if (!thumb_key(thumbprint, key)) {
         return false;
     }
-    if (cr_registry_is_cluster(&st->reg, key)) {
+    if (cr_registry_is_cluster(&st->reg, key) ||
+        (cr_replacement_in_progress(&st->repl) &&
+         strcmp(st->repl.new_thumbprint, key) == 0)) {
         return true;
     }
     e = cr_state_cert_find(st, key);

@@ -1,24 +1,35 @@
 /*
  * snapshot.c - the whole state as msgpack, and back.
  *
- * Format (version 1): a stream of msgpack objects rather than one huge
+ * Format (version 2): a stream of msgpack objects rather than one huge
  * object, so that neither side ever holds a parsed tree of a million
  * certificates; each record is scanned and unpacked on its own.
  *
- *   header  {"v":1, "ai":applied index, "nc":certs, "cl":[cluster
+ *   header  {"v":2, "ai":applied index, "nc":certs, "cl":[cluster
  *            thumbprints, newest first], "pn":[[id, raft address, API URL,
  *            join thumbprint, added index]...], "ndb":databases,
- *            "na":audit records}
+ *            "na":audit records, "nca":client CAs, "rp":replacement}
+ *            where "rp" is nil or [phase, new thumbprint, old thumbprint,
+ *            sealed key, [chain der...], [confirmed id...], [switched
+ *            id...], switch now, started ms, started index, finished ms,
+ *            new not after, old not after]
  *   nc x    [thumbprint, der, name, clearance, [[db, access]...], disabled,
  *            primary, [secondary...], added index, added ms, subject,
  *            issuer, not before, not after, sha1, pin]    thumbprint order
+ *   nca x   [name, [der...], clearance, [[db, access]...], status, added
+ *            index, updated index, updated ms]             name order
  *   ndb x   [name, document count] then that many [id, json]  name order
  *   na x    [index, time ms, caller, caller name, operation, target,
  *            status]                                           oldest first
  *
+ * Version 1 is version 2 without "nca" and "rp" (and no CA records); it
+ * still restores, with no client CAs and no replacement.
+ *
  * Everything is in sorted order, so equal states give equal bytes.
  * Restore checks every field and the links between collection members,
  * builds a fresh state, and swaps it in only when all of it was valid.
+ * The pin index and the client CAs' verification stores are derived
+ * data, rebuilt on restore.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +37,12 @@
 #include "mp.h"
 #include "state_internal.h"
 
-#define SNAPSHOT_VERSION 1
+#define SNAPSHOT_VERSION 2
+#define SNAPSHOT_VERSION_MIN 1
 #define CERT_FIELDS 16
+#define CA_FIELDS 8
+#define REPL_FIELDS 13
+#define MAX_IDS 4096u
 #define MAX_TEXT (64u * 1024)
 #define MAX_JSON (64u * 1024 * 1024)
 
@@ -99,11 +114,82 @@ static bool db_write(struct cr_omap_node *o, void *arg)
     return !w->failed;
 }
 
+static void pack_bool(msgpack_packer *pk, bool b)
+{
+    if (b) {
+        msgpack_pack_true(pk);
+    } else {
+        msgpack_pack_false(pk);
+    }
+}
+
+static void pack_ids(msgpack_packer *pk, const uint64_t *ids, size_t n)
+{
+    size_t i;
+
+    msgpack_pack_array(pk, n);
+    for (i = 0; i < n; i++) {
+        msgpack_pack_uint64(pk, ids[i]);
+    }
+}
+
+static void pack_ders(msgpack_packer *pk, const struct cr_der_list *l)
+{
+    size_t i;
+
+    msgpack_pack_array(pk, l->n);
+    for (i = 0; i < l->n; i++) {
+        cr_mp_pack_bin(pk, l->items[i].der, l->items[i].len);
+    }
+}
+
+static void pack_replacement(msgpack_packer *pk, const struct cr_replacement *r)
+{
+    if (r->phase == CR_REPLACEMENT_NONE) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_array(pk, REPL_FIELDS);
+    msgpack_pack_uint64(pk, (uint64_t)r->phase);
+    cr_mp_pack_str(pk, r->new_thumbprint);
+    cr_mp_pack_str(pk, r->old_thumbprint);
+    cr_mp_pack_bin(pk, r->sealed_key.der, r->sealed_key.len);
+    pack_ders(pk, &r->chain);
+    pack_ids(pk, r->confirmed, r->n_confirmed);
+    pack_ids(pk, r->switched, r->n_switched);
+    pack_bool(pk, r->switch_now);
+    msgpack_pack_int64(pk, r->started_ms);
+    msgpack_pack_uint64(pk, r->started_index);
+    msgpack_pack_int64(pk, r->finished_ms);
+    msgpack_pack_int64(pk, r->new_not_after);
+    msgpack_pack_int64(pk, r->old_not_after);
+}
+
+static void pack_ca(msgpack_packer *pk, const struct cr_client_ca *ca)
+{
+    size_t i;
+
+    msgpack_pack_array(pk, CA_FIELDS);
+    cr_mp_pack_str(pk, ca->name);
+    pack_ders(pk, &ca->certs);
+    msgpack_pack_uint64(pk, (uint64_t)ca->clearance);
+    msgpack_pack_array(pk, ca->n_perms);
+    for (i = 0; i < ca->n_perms; i++) {
+        msgpack_pack_array(pk, 2);
+        cr_mp_pack_str(pk, ca->perms[i].database);
+        msgpack_pack_uint64(pk, (uint64_t)ca->perms[i].access);
+    }
+    msgpack_pack_uint64(pk, (uint64_t)ca->status);
+    msgpack_pack_uint64(pk, ca->added_index);
+    msgpack_pack_uint64(pk, ca->updated_index);
+    msgpack_pack_int64(pk, ca->updated_ms);
+}
+
 static void pack_header(msgpack_packer *pk, const struct cr_state *st)
 {
     size_t i;
 
-    msgpack_pack_map(pk, 7);
+    msgpack_pack_map(pk, 9);
     cr_mp_pack_str(pk, "v");
     msgpack_pack_uint64(pk, SNAPSHOT_VERSION);
     cr_mp_pack_str(pk, "ai");
@@ -130,6 +216,10 @@ static void pack_header(msgpack_packer *pk, const struct cr_state *st)
     msgpack_pack_uint64(pk, st->dbs.count);
     cr_mp_pack_str(pk, "na");
     msgpack_pack_uint64(pk, st->audit.count);
+    cr_mp_pack_str(pk, "nca");
+    msgpack_pack_uint64(pk, st->n_cas);
+    cr_mp_pack_str(pk, "rp");
+    pack_replacement(pk, &st->repl);
 }
 
 enum cr_status cr_state_snapshot(const struct cr_state *st,
@@ -141,6 +231,9 @@ enum cr_status cr_state_snapshot(const struct cr_state *st,
     cr_mp_writer_init(&w, out);
     pack_header(&w.pk, st);
     cr_state_cert_foreach(st, cert_write, &w);
+    for (i = 0; i < st->n_cas && !w.failed; i++) {
+        pack_ca(&w.pk, &st->cas[i]->ca);
+    }
     cr_omap_walk(&st->dbs, NULL, true, db_write, &w);
     for (i = 0; i < st->audit.count && !w.failed; i++) {
         const struct cr_audit_record *r = cr_audit_at(&st->audit, i);
@@ -203,7 +296,7 @@ static enum cr_status bad(struct reader *r, const char *what)
 }
 
 static enum cr_status read_perms(struct reader *r, const msgpack_object *o,
-                                 struct cr_cert_entry *e)
+                                 struct cr_permission **out, size_t *n_out)
 {
     struct cr_permission *tmp;
     enum cr_status rv = CR_OK;
@@ -231,7 +324,7 @@ static enum cr_status read_perms(struct reader *r, const msgpack_object *o,
     }
     /* Normalising again checks names, levels, order and duplicates. */
     if (rv == CR_OK &&
-        cr_perms_normalize(tmp, n, &e->perms, &e->n_perms, r->err) != CR_OK) {
+        cr_perms_normalize(tmp, n, out, n_out, r->err) != CR_OK) {
         rv = bad(r, "a permission list");
     }
     cr_perms_free(tmp, n);
@@ -251,7 +344,7 @@ static enum cr_status read_cert_fields(struct reader *r,
         cr_mp_get_bin(&f[1], "der", 1u << 20, &e->der, &e->der_len, r->err) ||
         cr_mp_get_str(&f[2], "name", CR_CERT_NAME_MAX, &e->name, r->err) ||
         cr_mp_get_u64(&f[3], "clearance", &cl, r->err) ||
-        read_perms(r, &f[4], e) ||
+        read_perms(r, &f[4], &e->perms, &e->n_perms) ||
         cr_mp_get_bool(&f[5], "disabled", &e->disabled, r->err) ||
         cr_mp_get_thumb(&f[6], "primary", true, e->primary, r->err) ||
         f[7].type != MSGPACK_OBJECT_ARRAY ||
@@ -358,13 +451,111 @@ static bool link_visit(const struct cr_cert_entry *e, void *arg)
     return true;
 }
 
+static enum cr_status read_ids(struct reader *r, const msgpack_object *o,
+                               uint64_t **ids, size_t *n)
+{
+    uint32_t i;
+    uint64_t v;
+
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > MAX_IDS) {
+        return bad(r, "the replacement's node ids");
+    }
+    for (i = 0; i < o->via.array.size; i++) {
+        /* Ascending, no duplicates, no 0: what apply() keeps. */
+        if (cr_mp_get_u64(&o->via.array.ptr[i], "node id", &v, r->err) ||
+            v == 0 || (*n > 0 && (*ids)[*n - 1] >= v)) {
+            return bad(r, "the replacement's node ids");
+        }
+        if (cr_id_set_add(ids, n, v) != 0) {
+            return cr_error_set(r->err, CR_ENOMEM, "out of memory");
+        }
+    }
+    return CR_OK;
+}
+
+static enum cr_status read_ders(struct reader *r, const msgpack_object *o,
+                                uint32_t lo, uint32_t max,
+                                struct cr_der_list *out, const char *what)
+{
+    struct cr_cert_info info;
+    unsigned char *der;
+    size_t len;
+    uint32_t i;
+
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < lo ||
+        o->via.array.size > max) {
+        return bad(r, what);
+    }
+    for (i = 0; i < o->via.array.size; i++) {
+        if (cr_mp_get_bin(&o->via.array.ptr[i], what, 64u * 1024, &der, &len,
+                          r->err) != CR_OK) {
+            return bad(r, what);
+        }
+        if (cr_cert_info_from_der(der, len, &info, NULL) != CR_OK) {
+            free(der);
+            return bad(r, what);
+        }
+        cr_cert_info_free(&info);
+        if (cr_der_list_append(out, der, len) != CR_OK) {
+            free(der);
+            return cr_error_set(r->err, CR_ENOMEM, "out of memory");
+        }
+        free(der);
+    }
+    return CR_OK;
+}
+
+static enum cr_status read_replacement(struct reader *r, struct cr_state *st,
+                                       const msgpack_object *o)
+{
+    struct cr_replacement *rp = &st->repl;
+    const msgpack_object *f;
+    uint64_t phase;
+    enum cr_status rv;
+
+    if (o->type == MSGPACK_OBJECT_NIL) {
+        return CR_OK;
+    }
+    if ((f = array_of(o, REPL_FIELDS)) == NULL ||
+        cr_mp_get_u64(&f[0], "phase", &phase, r->err) ||
+        phase < CR_REPLACEMENT_INSTALLED || phase > CR_REPLACEMENT_DONE ||
+        cr_mp_get_thumb(&f[1], "new", false, rp->new_thumbprint, r->err) ||
+        cr_mp_get_thumb(&f[2], "old", false, rp->old_thumbprint, r->err) ||
+        cr_mp_get_bin(&f[3], "sealed key", 64u * 1024, &rp->sealed_key.der,
+                      &rp->sealed_key.len, r->err) ||
+        cr_mp_get_bool(&f[7], "switch now", &rp->switch_now, r->err) ||
+        cr_mp_get_i64(&f[8], "started ms", &rp->started_ms, r->err) ||
+        cr_mp_get_u64(&f[9], "started index", &rp->started_index, r->err) ||
+        cr_mp_get_i64(&f[10], "finished ms", &rp->finished_ms, r->err) ||
+        cr_mp_get_i64(&f[11], "new not after", &rp->new_not_after, r->err) ||
+        cr_mp_get_i64(&f[12], "old not after", &rp->old_not_after, r->err)) {
+        return bad(r, "the cluster certificate replacement");
+    }
+    rp->phase = (enum cr_replacement_phase)phase;
+    if ((rv = read_ders(r, &f[4], 0, 16, &rp->chain,
+                        "the replacement's chain")) ||
+        (rv = read_ids(r, &f[5], &rp->confirmed, &rp->n_confirmed)) ||
+        (rv = read_ids(r, &f[6], &rp->switched, &rp->n_switched))) {
+        return rv;
+    }
+    /* The phase follows from the sets while in progress. */
+    if ((phase == CR_REPLACEMENT_SWITCHING) != (rp->n_switched > 0) &&
+        phase != CR_REPLACEMENT_DONE) {
+        return bad(r, "the cluster certificate replacement (phase)");
+    }
+    return CR_OK;
+}
+
 static enum cr_status read_header(struct reader *r, struct cr_state *st,
-                                  uint64_t *nc, uint64_t *ndb, uint64_t *na)
+                                  uint64_t *nc, uint64_t *ndb, uint64_t *na,
+                                  uint64_t *nca)
 {
     const msgpack_object *h = &r->u.data, *v = NULL, *ai = NULL, *c = NULL,
-                         *cl = NULL, *pn = NULL, *d = NULL, *a = NULL;
+                         *cl = NULL, *pn = NULL, *d = NULL, *a = NULL,
+                         *ca = NULL, *rp = NULL;
     uint64_t version;
     uint32_t i;
+    enum cr_status rv;
 
     if (h->type != MSGPACK_OBJECT_MAP) {
         return bad(r, "the header");
@@ -378,15 +569,28 @@ static enum cr_status read_header(struct reader *r, struct cr_state *st,
         else if (cr_mp_key_is(&kv->key, "pn")) pn = &kv->val;
         else if (cr_mp_key_is(&kv->key, "ndb")) d = &kv->val;
         else if (cr_mp_key_is(&kv->key, "na")) a = &kv->val;
+        else if (cr_mp_key_is(&kv->key, "nca")) ca = &kv->val;
+        else if (cr_mp_key_is(&kv->key, "rp")) rp = &kv->val;
     }
     if (v == NULL || cr_mp_get_u64(v, "v", &version, r->err) != CR_OK) {
         return bad(r, "the header (no version)");
     }
-    if (version != SNAPSHOT_VERSION) {
+    if (version < SNAPSHOT_VERSION_MIN || version > SNAPSHOT_VERSION) {
         return cr_error_set(r->err, CR_EINVAL,
                             "snapshot version %llu is not supported (this "
-                            "node reads version %d)",
-                            (unsigned long long)version, SNAPSHOT_VERSION);
+                            "node reads versions %d to %d)",
+                            (unsigned long long)version, SNAPSHOT_VERSION_MIN,
+                            SNAPSHOT_VERSION);
+    }
+    *nca = 0;
+    if (version >= 2) {
+        if (ca == NULL || rp == NULL ||
+            cr_mp_get_u64(ca, "nca", nca, r->err) != CR_OK) {
+            return bad(r, "the header");
+        }
+        if ((rv = read_replacement(r, st, rp)) != CR_OK) {
+            return rv;
+        }
     }
     if (ai == NULL || c == NULL || cl == NULL || pn == NULL || d == NULL ||
         a == NULL || cr_mp_get_u64(ai, "ai", &st->applied_index, r->err) ||
@@ -424,6 +628,76 @@ static enum cr_status read_header(struct reader *r, struct cr_state *st,
         if (rv != CR_OK) {
             return bad(r, "a pending node");
         }
+    }
+    return CR_OK;
+}
+
+static enum cr_status read_cas(struct reader *r, struct cr_state *st,
+                               uint64_t count)
+{
+    uint64_t i;
+
+    for (i = 0; i < count; i++) {
+        const msgpack_object *f;
+        struct cr_der_list certs = {NULL, 0};
+        struct cr_permission *perms = NULL;
+        struct cr_ca_node *n = NULL;
+        char *name = NULL;
+        uint64_t cl, status, added, updated;
+        int64_t updated_ms;
+        size_t n_perms = 0;
+        enum cr_status rv = reader_next(r, "a client CA");
+
+        if (rv != CR_OK) {
+            return rv;
+        }
+        if ((f = array_of(&r->u.data, CA_FIELDS)) == NULL ||
+            cr_mp_get_str(&f[0], "name", CR_CLIENT_CA_NAME_MAX, &name,
+                          r->err) ||
+            !cr_client_ca_name_valid(name) ||
+            (st->n_cas > 0 &&
+             strcmp(st->cas[st->n_cas - 1]->ca.name, name) >= 0) ||
+            cr_mp_get_u64(&f[2], "clearance", &cl, r->err) ||
+            cl < CR_CLEARANCE_VALID_USER || cl > CR_CLEARANCE_CLUSTER_ADMIN ||
+            cr_mp_get_u64(&f[4], "status", &status, r->err) ||
+            status != CR_CLIENT_CA_IS_SET ||
+            cr_mp_get_u64(&f[5], "added index", &added, r->err) ||
+            cr_mp_get_u64(&f[6], "updated index", &updated, r->err) ||
+            cr_mp_get_i64(&f[7], "updated ms", &updated_ms, r->err)) {
+            rv = bad(r, "a client CA");
+        }
+        if (rv == CR_OK &&
+            (rv = read_ders(r, &f[1], 1, CR_CLIENT_CA_MAX_CERTS, &certs,
+                            "a client CA's certificates")) == CR_OK &&
+            (rv = read_perms(r, &f[3], &perms, &n_perms)) == CR_OK) {
+            n = cr_ca_node_new(name, &certs, (enum cr_clearance)cl, perms,
+                               n_perms, added, updated, updated_ms);
+            if (n == NULL || cr_ca_put(st, n) != 0) {
+                cr_ca_node_free(n);
+                rv = cr_error_set(r->err, CR_ENOMEM, "out of memory");
+            }
+        }
+        free(name);
+        cr_der_list_free(&certs);
+        cr_perms_free(perms, n_perms);
+        if (rv != CR_OK) {
+            return rv;
+        }
+    }
+    return CR_OK;
+}
+
+/* A replacement in progress names a registered new certificate and the
+ * cluster certificate it replaces. */
+static enum cr_status check_replacement(struct reader *r,
+                                        const struct cr_state *st)
+{
+    const struct cr_replacement *rp = &st->repl;
+
+    if (cr_replacement_in_progress(rp) &&
+        (cr_registry_find(&st->reg, rp->new_thumbprint) == NULL ||
+         !cr_registry_is_cluster(&st->reg, rp->old_thumbprint))) {
+        return bad(r, "the cluster certificate replacement (certificates)");
     }
     return CR_OK;
 }
@@ -522,12 +796,12 @@ static enum cr_status read_audit(struct reader *r, struct cr_state *st,
 static enum cr_status restore_into(struct reader *r, struct cr_state *st)
 {
     struct link_check lc = {st, true};
-    uint64_t nc = 0, ndb = 0, na = 0;
+    uint64_t nc = 0, ndb = 0, na = 0, nca = 0;
     enum cr_status rv;
     size_t i;
 
     if ((rv = reader_next(r, "the header")) ||
-        (rv = read_header(r, st, &nc, &ndb, &na)) ||
+        (rv = read_header(r, st, &nc, &ndb, &na, &nca)) ||
         (rv = read_certs(r, st, nc))) {
         return rv;
     }
@@ -540,7 +814,8 @@ static enum cr_status restore_into(struct reader *r, struct cr_state *st)
             return bad(r, "the cluster certificate list");
         }
     }
-    if ((rv = read_dbs(r, st, ndb)) || (rv = read_audit(r, st, na))) {
+    if ((rv = check_replacement(r, st)) || (rv = read_cas(r, st, nca)) ||
+        (rv = read_dbs(r, st, ndb)) || (rv = read_audit(r, st, na))) {
         return rv;
     }
     if (r->pos != r->len) {

@@ -25,6 +25,9 @@ void cr_state_free(struct cr_state *st)
     cr_pending_free_all(st);
     cr_dbs_free(&st->dbs);
     cr_audit_free(&st->audit);
+    cr_cas_free(st);
+    cr_replacement_free(&st->repl);
+    free(st->purged.thumbs);
     free(st);
 }
 
@@ -46,7 +49,8 @@ void cr_state_swap(struct cr_state *a, struct cr_state *b)
     *a = *b;
     *b = tmp;
     /* uthash keeps no back pointer to the head variable, so moving the
-     * head pointer between structs is safe. */
+     * head pointer between structs is safe. The purge report moves too:
+     * after a restore it is the fresh state's, empty. */
     a->audit.capacity = cap_a;
     b->audit.capacity = cap_b;
 }

@@ -196,8 +196,92 @@ static bool audit_equal(const struct cr_state *a, const struct cr_state *b)
     return true;
 }
 
+static bool ders_equal(const struct cr_der_list *a, const struct cr_der_list *b)
+{
+    size_t i;
+
+    if (a->n != b->n) {
+        return false;
+    }
+    for (i = 0; i < a->n; i++) {
+        if (a->items[i].len != b->items[i].len ||
+            memcmp(a->items[i].der, b->items[i].der, a->items[i].len) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool perms_equal(const struct cr_permission *a, size_t na,
+                        const struct cr_permission *b, size_t nb)
+{
+    size_t i;
+
+    if (na != nb) {
+        return false;
+    }
+    for (i = 0; i < na; i++) {
+        if (strcmp(a[i].database, b[i].database) ||
+            a[i].access != b[i].access) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool cas_equal(const struct cr_state *a, const struct cr_state *b)
+{
+    size_t i;
+
+    if (a->n_cas != b->n_cas) {
+        return false;
+    }
+    for (i = 0; i < a->n_cas; i++) {
+        const struct cr_client_ca *x = &a->cas[i]->ca, *y = &b->cas[i]->ca;
+        if (!str_eq(x->name, y->name) || !ders_equal(&x->certs, &y->certs) ||
+            x->clearance != y->clearance ||
+            !perms_equal(x->perms, x->n_perms, y->perms, y->n_perms) ||
+            x->status != y->status || x->added_index != y->added_index ||
+            x->updated_index != y->updated_index ||
+            x->updated_ms != y->updated_ms) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool ids_equal(const uint64_t *a, size_t na, const uint64_t *b,
+                      size_t nb)
+{
+    return na == nb && (na == 0 || memcmp(a, b, na * sizeof *a) == 0);
+}
+
+static bool repl_equal(const struct cr_replacement *a,
+                       const struct cr_replacement *b)
+{
+    if (a->phase == CR_REPLACEMENT_NONE || b->phase == CR_REPLACEMENT_NONE) {
+        return a->phase == b->phase;
+    }
+    return a->phase == b->phase &&
+           strcmp(a->new_thumbprint, b->new_thumbprint) == 0 &&
+           strcmp(a->old_thumbprint, b->old_thumbprint) == 0 &&
+           ders_equal(&a->chain, &b->chain) &&
+           a->sealed_key.len == b->sealed_key.len &&
+           memcmp(a->sealed_key.der, b->sealed_key.der, a->sealed_key.len) ==
+               0 &&
+           ids_equal(a->confirmed, a->n_confirmed, b->confirmed,
+                     b->n_confirmed) &&
+           ids_equal(a->switched, a->n_switched, b->switched, b->n_switched) &&
+           a->switch_now == b->switch_now && a->started_ms == b->started_ms &&
+           a->started_index == b->started_index &&
+           a->finished_ms == b->finished_ms &&
+           a->new_not_after == b->new_not_after &&
+           a->old_not_after == b->old_not_after;
+}
+
 bool cr_state_equal(const struct cr_state *a, const struct cr_state *b)
 {
     return a->applied_index == b->applied_index && certs_equal(a, b) &&
-           pending_equal(a, b) && dbs_equal(a, b) && audit_equal(a, b);
+           pending_equal(a, b) && dbs_equal(a, b) && audit_equal(a, b) &&
+           cas_equal(a, b) && repl_equal(&a->repl, &b->repl);
 }

@@ -1,14 +1,17 @@
 /*
  * state_internal.h - the layout of struct cr_state, private to the core.
  *
- * The state is split by concept (registry.c, documents.c, audit.c,
- * nodes.c) and put together here; apply.c changes it, snapshot.c
- * serialises it, auth.c reads it.
+ * The state is split by concept (registry.c, pin_index.c, client_ca.c,
+ * replacement.c, documents.c, audit.c, nodes.c) and put together here;
+ * apply*.c change it, snapshot.c serialises it, auth.c and
+ * trust_implicit.c read it.
  */
 #ifndef CERTRAFT_SRC_STATE_INTERNAL_H
 #define CERTRAFT_SRC_STATE_INTERNAL_H
 
 #include <stdint.h>
+
+#include <openssl/x509_vfy.h>
 
 #define HASH_NONFATAL_OOM 1
 #include <uthash.h>
@@ -17,24 +20,55 @@
 
 #include "omap.h"
 
+/* Unix seconds from ms, rounding down also before 1970, for every
+ * int64_t (a log entry may carry any time_ms). */
+static inline int64_t cr_ms_to_s(int64_t ms)
+{
+    int64_t s = ms / 1000;
+
+    return ms % 1000 < 0 ? s - 1 : s;
+}
+
 /* Longest certificate Name accepted. */
 #define CR_CERT_NAME_MAX 256
 
 /* One registered certificate: the public entry, its place in the
- * thumbprint order, and its slot in the O(1) hash. */
+ * thumbprint order, its slot in the O(1) hash, and its place in the pin
+ * index: one entry per pin is in the by_pin hash, the others with the
+ * same pin hang off it through pin_next. That list's order is insertion
+ * order, which differs between a node that applied the log and one that
+ * restored a snapshot: readers choose among its members by a total order
+ * of their own, never by position. */
 struct cr_cert_node {
     struct cr_cert_entry e;
     struct cr_omap_node order;
     UT_hash_handle hh;
+    UT_hash_handle hh_pin;
+    struct cr_cert_node *pin_next;
 };
 
 struct cr_registry {
     struct cr_cert_node *by_thumb; /* uthash head, key e.thumbprint */
     struct cr_omap order;          /* same nodes, thumbprint order */
+    struct cr_cert_node *by_pin;   /* uthash head (hh_pin), key e.pin */
     /* Cluster certificates (thumbprints of ClusterNode entries), newest
      * first. */
     char (*cluster)[CR_THUMBPRINT_LEN + 1];
     size_t n_cluster;
+};
+
+/* A client CA bundle and its verification store (derived, rebuilt
+ * whenever the bundle changes, never serialised). */
+struct cr_ca_node {
+    struct cr_client_ca ca;
+    X509_STORE *store;
+};
+
+/* What the last CR_CMD_CERT_PURGE removed (local, not replicated). */
+struct cr_purge_report {
+    uint64_t index;
+    char (*thumbs)[CR_THUMBPRINT_LEN + 1];
+    size_t n;
 };
 
 struct cr_doc {
@@ -65,6 +99,10 @@ struct cr_state {
     struct cr_omap dbs;
     struct cr_audit audit;
     uint64_t applied_index;
+    struct cr_ca_node **cas; /* sorted by name; a handful at most */
+    size_t n_cas;
+    struct cr_replacement repl;
+    struct cr_purge_report purged;
 };
 
 /* --- registry.c ------------------------------------------------------ */
@@ -88,6 +126,25 @@ void cr_registry_unlink(struct cr_registry *reg, struct cr_cert_node *n);
 bool cr_registry_is_cluster(const struct cr_registry *reg,
                             const char *thumbprint);
 int cr_registry_cluster_add(struct cr_registry *reg, const char *thumbprint);
+
+/* Remove a whole collection (primary @p and its secondaries) from the
+ * registry and free it; allocates nothing, so it cannot fail. */
+void cr_registry_drop_collection(struct cr_registry *reg,
+                                 struct cr_cert_node *p);
+/* Remove secondary @s from its collection and free it. */
+void cr_registry_drop_secondary(struct cr_registry *reg,
+                                struct cr_cert_node *s);
+
+/* --- pin_index.c ----------------------------------------------------- */
+
+/* 0, or -1 when out of memory (nothing added). */
+int cr_pin_index_add(struct cr_registry *reg, struct cr_cert_node *n);
+/* Allocates nothing; cannot fail. */
+void cr_pin_index_remove(struct cr_registry *reg, struct cr_cert_node *n);
+void cr_pin_index_free(struct cr_registry *reg);
+/* The first of the entries with @pin (follow pin_next), or NULL. */
+struct cr_cert_node *cr_pin_index_find(const struct cr_registry *reg,
+                                       const char *pin);
 
 /* Copies @in validated (database names, access levels, no duplicates)
  * and sorted by database name. */
@@ -130,6 +187,68 @@ enum cr_status cr_pending_put(struct cr_state *st, uint64_t id,
                               const char *join_thumbprint, uint64_t index);
 void cr_pending_remove(struct cr_state *st, uint64_t id);
 void cr_pending_free_all(struct cr_state *st);
+
+/* --- client_ca.c ----------------------------------------------------- */
+
+/* Longest bundle name. */
+#define CR_CLIENT_CA_NAME_MAX 128
+/* Most certificates in one bundle. */
+#define CR_CLIENT_CA_MAX_CERTS 64
+
+bool cr_client_ca_name_valid(const char *name);
+/* A bundle of copies of @certs/@perms with its store built. NULL when out
+ * of memory or a certificate does not parse (checked by the caller). */
+struct cr_ca_node *cr_ca_node_new(const char *name,
+                                  const struct cr_der_list *certs,
+                                  enum cr_clearance clearance,
+                                  const struct cr_permission *perms,
+                                  size_t n_perms, uint64_t added_index,
+                                  uint64_t updated_index, int64_t updated_ms);
+void cr_ca_node_free(struct cr_ca_node *n);
+struct cr_ca_node *cr_ca_find(const struct cr_state *st, const char *name);
+/* Insert @n, or replace the bundle of the same name (the old one is
+ * freed). 0, or -1 when out of memory (nothing changed). */
+int cr_ca_put(struct cr_state *st, struct cr_ca_node *n);
+void cr_ca_remove(struct cr_state *st, struct cr_ca_node *n);
+void cr_cas_free(struct cr_state *st);
+/* Step 5: the first bundle (name order) that @leaf chains to at @now_s,
+ * with @untrusted as extra intermediates. CR_OK and *out; CR_ENOTFOUND
+ * when no bundle could even start a path; CR_EFORBIDDEN with the reason
+ * when a bundle named the issuer but the chain failed. */
+enum cr_status cr_ca_authenticate(const struct cr_state *st, X509 *leaf,
+                                  STACK_OF(X509) *untrusted, int64_t now_s,
+                                  const struct cr_ca_node **out,
+                                  struct cr_error *err);
+
+/* --- replacement.c --------------------------------------------------- */
+
+void cr_replacement_free(struct cr_replacement *r);
+/* Insert @id into the ascending set; 0, or -1 when out of memory. */
+int cr_id_set_add(uint64_t **ids, size_t *n, uint64_t id);
+bool cr_id_set_has(const uint64_t *ids, size_t n, uint64_t id);
+/* INSTALLED, CONFIRMING or SWITCHING. */
+bool cr_replacement_in_progress(const struct cr_replacement *r);
+
+/* --- auth.c --------------------------------------------------------- */
+
+/* Step 2: CR_EFORBIDDEN with a message unless nb <= now <= na (unix
+ * seconds; @now_ms rounded down). */
+enum cr_status cr_auth_validity_check(const char *thumb, int64_t nb,
+                                      int64_t na, int64_t now_ms,
+                                      struct cr_error *err);
+
+/* --- trust_implicit.c ------------------------------------------------ */
+
+/* Step 4 for the parsed certificate @info (@x its OpenSSL form): the
+ * registered entry that implicitly trusts it. CR_OK and *match (its
+ * primary is not disabled); CR_ENOTFOUND when no entry has its pin;
+ * CR_EFORBIDDEN with a message naming the registered certificate when
+ * the key is known but the issuer differs, or when the match is disabled
+ * (then *final is set: no later step may let it in). */
+enum cr_status cr_implicit_match(const struct cr_state *st,
+                                 const struct cr_cert_info *info, X509 *x,
+                                 const struct cr_cert_node **match,
+                                 bool *final, struct cr_error *err);
 
 /* --- state.c --------------------------------------------------------- */
 

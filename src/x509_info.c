@@ -204,6 +204,23 @@ static enum cr_status pin_compute(X509 *x, char *out, struct cr_error *err)
     return CR_OK;
 }
 
+/* Upper-case hex of a key identifier; "" when absent. */
+static char *key_id_hex(const ASN1_OCTET_STRING *id)
+{
+    const unsigned char *p = id != NULL ? ASN1_STRING_get0_data(id) : NULL;
+    int n = id != NULL ? ASN1_STRING_length(id) : 0;
+    char *out;
+
+    if (p == NULL || n <= 0) {
+        return strdup("");
+    }
+    out = malloc(2 * (size_t)n + 1);
+    if (out != NULL) {
+        cr_hex_upper(p, (size_t)n, out);
+    }
+    return out;
+}
+
 enum cr_status cr_cert_info_from_der(const unsigned char *der, size_t len,
                                      struct cr_cert_info *out,
                                      struct cr_error *err)
@@ -239,14 +256,22 @@ enum cr_status cr_cert_info_from_der(const unsigned char *der, size_t len,
     out->issuer = name_rfc2253(X509_get_issuer_name(x));
     out->common_name = name_common_name(X509_get_subject_name(x));
     out->der = malloc(len);
+    /* X509_get_extension_flags() parses the extensions first, so the
+     * key identifiers below are cached by then. */
+    out->is_ca = (X509_get_extension_flags(x) & EXFLAG_CA) != 0;
+    /* Explicitly: strict chain validation refuses a CA without keyUsage. */
+    out->key_cert_sign = (X509_get_extension_flags(x) & EXFLAG_KUSAGE) != 0 &&
+                         (X509_get_key_usage(x) & KU_KEY_CERT_SIGN) != 0;
+    out->authority_key_id = key_id_hex(X509_get0_authority_key_id(x));
+    out->subject_key_id = key_id_hex(X509_get0_subject_key_id(x));
     if (out->subject == NULL || out->issuer == NULL ||
-        out->common_name == NULL || out->der == NULL) {
+        out->common_name == NULL || out->der == NULL ||
+        out->authority_key_id == NULL || out->subject_key_id == NULL) {
         rv = cr_error_set(err, CR_ENOMEM, "out of memory parsing a certificate");
         goto fail;
     }
     memcpy(out->der, der, len);
     out->der_len = len;
-    out->is_ca = (X509_get_extension_flags(x) & EXFLAG_CA) != 0;
     out->self_signed = X509_self_signed(x, 1) == 1;
     X509_free(x);
     ERR_clear_error();
@@ -267,6 +292,9 @@ void cr_cert_info_free(struct cr_cert_info *info)
     free(info->issuer);
     free(info->common_name);
     free(info->der);
+    free(info->authority_key_id);
+    free(info->subject_key_id);
+    info->authority_key_id = info->subject_key_id = NULL;
     info->subject = info->issuer = info->common_name = NULL;
     info->der = NULL;
     info->der_len = 0;

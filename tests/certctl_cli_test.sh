@@ -8,8 +8,9 @@
 # two fake nodes (python3 http.server + ssl, mutual TLS, certificates made
 # with the openssl CLI) that answer from a route table and log every
 # request, to check output formats, fail-over, leader routing, query
-# encoding, request bodies and error messages. Part 2 is skipped when
-# python3 or openssl is missing.
+# encoding, request bodies, error messages, and the files certctl writes
+# (generated certificates unpacked from a zip, exported PFX: mode 0600,
+# never overwritten). Part 2 is skipped when python3 or openssl is missing.
 #
 # Exits non-zero when any test failed; the last line is "N passed, N failed".
 set -u
@@ -19,6 +20,8 @@ if [ -z "$CERTCTL_BIN" ] || [ ! -x "$CERTCTL_BIN" ]; then
     echo "usage: $0 PATH_TO_CERTCTL" >&2
     exit 2
 fi
+# Absolute, as some tests run certctl from another directory.
+CERTCTL_BIN=$(cd "$(dirname "$CERTCTL_BIN")" && pwd)/$(basename "$CERTCTL_BIN")
 # Nothing from the caller's environment may leak into the runs.
 unset CERTCTL_URL CERTCTL_CERT CERTCTL_KEY CERTCTL_PFX CERTCTL_PASSWORD \
       CERTCTL_CACERT CERTCTL_INSECURE CERTCTL_OUTPUT CERTCTL_TIMEOUT
@@ -80,7 +83,9 @@ t() {
 HELP_CASES=(
     "|--url --cert --key --pfx --password --cacert --insecure --output --timeout CERTCTL_URL CERTCTL_CERT CERTCTL_KEY CERTCTL_PFX CERTCTL_PASSWORD CERTCTL_CACERT CERTCTL_OUTPUT"
     "cluster|status add-node remove-node transfer-leadership"
-    "certs|upload list delete whoami"
+    "certs|upload generate list edit delete purge export-server whoami"
+    "db|create delete list"
+    "docs|put get delete list"
     "cluster status|--help"
     "cluster add-node|--id --raft-address --api-url --thumbprint --no-wait --wait-timeout"
     "cluster remove-node|--id"
@@ -89,6 +94,18 @@ HELP_CASES=(
     "certs list|--thumbprint --name --secondary --expiring-within-days"
     "certs delete|--thumbprint"
     "certs whoami|--help"
+    "certs generate|--name --clearance --perm --password --days --not-after --key-type --out --zip ValidUser P-256 P-384 RSA-2048 RSA-3072 RSA-4096 0600"
+    "certs edit|--thumbprint --name --clearance --perm --no-perms --disable --enable"
+    "certs purge|--help"
+    "certs export-server|--out --force cluster-certificates.pfx 0600"
+    "db create|--name NAME"
+    "db delete|--name NAME"
+    "db list|--help"
+    "docs put|--db --id --data --file"
+    "docs get|--db --id"
+    "docs delete|--db --id"
+    "docs list|--db --prefix --start --page-size"
+    "audit|--start --page-size"
 )
 
 help_case() {
@@ -109,6 +126,16 @@ help_case() {
 for c in "${HELP_CASES[@]}"; do
     t "help '${c%%|*}'" help_case "${c%%|*}" "${c#*|}"
 done
+
+main_help_lists_all() {
+    local c
+    run --help
+    for c in "cluster status" "certs generate" "certs edit" "certs purge" "certs export-server" \
+        "db create" "db delete" "db list" "docs put" "docs get" "docs delete" "docs list" "audit"; do
+        want_out "^  $c  " || return 1
+    done
+}
+t "main help lists every command" main_help_lists_all
 
 help_ignores_bad_env() {
     CERTCTL_OUTPUT=xml CERTCTL_TIMEOUT=x run certs list --help
@@ -135,7 +162,7 @@ THUMB=9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08
 t "no arguments" usage_error "missing command group" ""
 t "unknown group" usage_error "unknown command group 'nodes'" "" nodes list
 t "missing command" usage_error "missing command after 'certs'" "certs " certs
-t "unknown command" usage_error "unknown command 'purge' in group 'certs'" "certs " certs purge
+t "unknown command" usage_error "unknown command 'bogus' in group 'certs'" "certs " certs bogus
 t "unknown global option" usage_error "unknown option --bogus" "" --bogus certs list
 t "unknown command option" usage_error "unknown option --bogus" "cluster status " cluster status --bogus
 t "no prefix matching" usage_error "unknown option --thumb" "certs delete " certs delete --thumb T
@@ -168,6 +195,67 @@ t "bad expiring days" usage_error "invalid --expiring-within-days" "certs list "
     certs list --expiring-within-days -1
 t "bad output" usage_error "invalid value 'xml' for --output \\(allowed: table, json\\)" "" \
     --output xml certs list
+# The commands added with the database and lifecycle endpoints.
+GEN=(certs generate --name n)
+t "generate: bad --perm level" usage_error \
+    "invalid access level 'Owner' for database 'db' \\(allowed: Admin, ReadWrite, Read\\)" \
+    "certs generate " "${GEN[@]}" --perm db=Owner
+t "generate: --days and --not-after" usage_error "give either --days or --not-after, not both" \
+    "certs generate " "${GEN[@]}" --days 3 --not-after 2030-01-31
+t "generate: bad --not-after" usage_error "invalid --not-after '2030-02-30'" "certs generate " \
+    "${GEN[@]}" --not-after 2030-02-30
+t "generate: bad --not-after time" usage_error "invalid --not-after '2030-01-31T24:00:00Z'" \
+    "certs generate " "${GEN[@]}" --not-after 2030-01-31T24:00:00Z
+t "generate: bad --days" usage_error "invalid --days '0'" "certs generate " "${GEN[@]}" --days 0
+t "generate: bad --key-type" usage_error "invalid value 'P-521' for --key-type" \
+    "certs generate " "${GEN[@]}" --key-type P-521
+t "generate: secret --password not echoed" usage_error "invalid --days" "certs generate " \
+    "${GEN[@]}" --password pw-Never-Show --days x
+t "edit: nothing to change" usage_error "nothing to change" "certs edit " certs edit --thumbprint T
+t "edit: --perm and --no-perms" usage_error "--perm and --no-perms contradict" "certs edit " \
+    certs edit --thumbprint T --perm db=Read --no-perms
+t "edit: --disable and --enable" usage_error "--disable and --enable contradict" "certs edit " \
+    certs edit --thumbprint T --disable --enable
+t "edit: bad --perm level" usage_error "invalid access level 'Write'" "certs edit " \
+    certs edit --thumbprint T --perm db=Write
+t "db create: no name" usage_error "missing NAME \\(give it as the argument or as --name\\)" \
+    "db create " db create
+t "db create: two names" usage_error "unexpected argument 'b'" "db create " db create a b
+t "db create: name twice" usage_error "NAME and --name both given" "db create " \
+    db create --name a b
+t "db delete: option after the name still checked" usage_error "unknown option --bogus" \
+    "db delete " db delete a --bogus
+t "docs put: invalid JSON" usage_error \
+    "invalid JSON in --data: .*\\(line 1, column [0-9]+\\)$" "docs put " \
+    --url https://127.0.0.1:1 "${DUMMY[@]}" docs put --db d --id i --data '{"a": '
+t "docs put: trailing garbage" usage_error "invalid JSON in --data: end of file expected" \
+    "docs put " docs put --db d --id i --data '{} x'
+t "docs put: no document" usage_error "give the document as either --data or --file" \
+    "docs put " docs put --db d --id i
+t "docs put: two documents" usage_error "give the document as either --data or --file" \
+    "docs put " docs put --db d --id i --data 1 --file x
+invalid_json_stdin() {
+    echo '[1, 2' | usage_error "invalid JSON in --file: " "docs put " docs put --db d --id i --file -
+}
+t "docs put: invalid JSON on stdin" invalid_json_stdin
+unreadable_doc() {
+    run --url https://127.0.0.1:1 "${DUMMY[@]}" docs put --db d --id i --file "$TMP/absent.json"
+    want_rc 1 && want_err_lines 1 && want_err "^certctl: cannot read --file '.*absent.json'"
+}
+t "docs put: unreadable --file" unreadable_doc
+t "docs list: bad --page-size" usage_error "invalid --page-size '0'" "docs list " \
+    docs list --db d --page-size 0
+t "audit: bad --start" usage_error "invalid --start 'x'" "audit " audit --start x
+t "audit: stray argument" usage_error "unexpected argument 'list'" "audit " audit list
+t "audit: global option after it" usage_error "--output is a global option: put it before 'audit' \\(certctl --output \\.\\.\\. audit\\)" \
+    "audit " audit --output json
+
+gen_out_missing() {
+    run --url https://127.0.0.1:1 "${DUMMY[@]}" certs generate --name n --out "$TMP/absent-dir"
+    want_rc 1 && want_err_lines 1 && want_err "^certctl: --out '.*absent-dir': No such file"
+}
+t "generate: --out must be a directory" gen_out_missing
+
 bad_output_env() {
     CERTCTL_OUTPUT=xml usage_error "invalid value 'xml' for CERTCTL_OUTPUT" "" \
         --url https://127.0.0.1:1 "${DUMMY[@]}" certs list
@@ -228,7 +316,8 @@ cat >"$TMP/fake_node.py" <<'PY'
 # A fake certnode: mutual TLS, answers from a route table re-read on every
 # request ({"METHOD /path[?query]": [reply, reply, ...]}, the last reply
 # repeating; counters restart when the file changes), logs every request
-# as one JSON line.
+# as one JSON line. A reply is {"status", "body"} or, for a binary body,
+# {"status", "file"}, with optional "type" (Content-Type) and "headers".
 import http.server, json, os, ssl, sys, threading
 
 cert, key, client_ca, routes_path, log_path, port_file = sys.argv[1:7]
@@ -255,7 +344,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with open(log_path, "a") as f:
                 f.write(json.dumps({"method": self.command, "path": self.path, "body": body,
                                     "cn": cns[0] if cns else None,
-                                    "type": self.headers.get("Content-Type")}) + "\n")
+                                    "type": self.headers.get("Content-Type"),
+                                    "accept": self.headers.get("Accept")}) + "\n")
             base = self.path.split("?")[0]
             key = next((k for k in (self.command + " " + self.path, self.command + " " + base)
                         if k in routes), None)
@@ -265,10 +355,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 i = state["count"].get(key, 0)
                 state["count"][key] = i + 1
                 reply = routes[key][min(i, len(routes[key]) - 1)]
-        data = reply["body"] if isinstance(reply["body"], str) else json.dumps(reply["body"])
-        data = data.encode()
+        if "file" in reply:  # a binary body: a zip, a PFX
+            with open(reply["file"], "rb") as f:
+                data = f.read()
+        else:
+            data = reply["body"] if isinstance(reply["body"], str) else json.dumps(reply["body"])
+            data = data.encode()
         self.send_response(reply["status"])
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", reply.get("type", "application/json"))
+        for k, v in reply.get("headers", {}).items():
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -329,6 +425,8 @@ print(json.dumps({"NodeId": 1, "State": "Leader", "Leader": 1,
 PY
 }
 ok() { echo "{\"status\": ${2:-200}, \"body\": $1}"; }
+# okraw TEXT: a 200 reply whose body is TEXT exactly, not re-encoded.
+okraw() { python3 -c 'import json, sys; print(json.dumps({"status": 200, "body": sys.argv[1]}))' "$1"; }
 
 # routes N JSON: sets node N's route table and clears its log.
 routes() { echo "$2" >"$TMP/routes$1.json"; : >"$TMP/log$1.jsonl"; }
@@ -560,15 +658,369 @@ client_cert_rejected() {
 }
 t "client certificate refused by the node" client_cert_rejected
 
+# ---- lifecycle commands: generate, edit, purge, export-server ------------
+
+GEN_PW='gen-S3cret-pw'
+FAKE_KEY=$'-----BEGIN PRIVATE KEY-----\nFAKE-KEY-MATERIAL-xyzzy\n-----END PRIVATE KEY-----\n'
+GEN_THUMB=$(printf 'C0FFEE%.0s' $(seq 10))C0FFEE12 # 64 hex digits
+CRT_THUMB=$(openssl x509 -in "$TMP/admin.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g')
+
+# mkzip FILE NAME=CONTENT_FILE...: a zip holding each CONTENT_FILE as NAME.
+mkzip() {
+    local out=$1
+    shift
+    python3 - "$out" "$@" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
+    for spec in sys.argv[2:]:
+        name, path = spec.split("=", 1)
+        z.write(path, name)
+PY
+}
+printf '%s' "$FAKE_KEY" >"$TMP/fake.key"
+printf 'PFX-BYTES\001\002' >"$TMP/fake.pfx"
+mkzip "$TMP/gen.zip" "app_one.pfx=$TMP/fake.pfx" "app_one.crt=$TMP/admin.pem" "app_one.key=$TMP/fake.key"
+mkzip "$TMP/nokey.zip" "app_one.pfx=$TMP/fake.pfx" "app_one.crt=$TMP/admin.pem"
+mkzip "$TMP/evil.zip" "../evil.pfx=$TMP/fake.pfx" "/tmp/evil.crt=$TMP/admin.pem" "../../evil.key=$TMP/fake.key"
+echo 'not a zip' >"$TMP/notzip.bin"
+
+# gen_routes ZIP_FILE [HEADERS_JSON]: node 1 names node 2 the leader, which
+# answers the generate request with ZIP_FILE.
+gen_routes() {
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U2\"" - -)")]}"
+    routes 2 "{\"POST /admin/certificates\": [{\"status\": 201, \"type\": \"application/zip\",
+               \"headers\": ${2:-{\"X-Certraft-Thumbprint\": \"$GEN_THUMB\"\}}, \"file\": \"$1\"}]}"
+}
+mode_of() { stat -c %a "$1"; }
+posts() { q "$1" 'len([x for x in r if x["method"] == "POST"])'; }
+
+generate_files() {
+    local d=$TMP/gen1 f
+    mkdir -p "$d"
+    gen_routes "$TMP/gen.zip"
+    run --url "$U1" "${AUTH[@]}" certs generate --name 'app/one' --clearance Operator \
+        --perm db1=Admin --perm 'my db=Read' --password "$GEN_PW" --days 30 --key-type P-384 --out "$d/"
+    want_rc 0 || return 1
+    want_equal "$OUT" "thumbprint $GEN_THUMB
+wrote $d/app_one.pfx
+wrote $d/app_one.crt
+wrote $d/app_one.key" || { show; return 1; }
+    for f in pfx crt key; do
+        [ -f "$d/app_one.$f" ] || { say "no app_one.$f"; return 1; }
+        want_equal "$(mode_of "$d/app_one.$f")" 600 || return 1
+    done
+    cmp -s "$d/app_one.key" "$TMP/fake.key" && cmp -s "$d/app_one.crt" "$TMP/admin.pem" &&
+        cmp -s "$d/app_one.pfx" "$TMP/fake.pfx" || { say "file contents differ"; return 1; }
+    want_equal "$(q 2 'r[0]["method"] + " " + r[0]["path"] + " " + r[0]["type"] + " " + r[0]["accept"]')" \
+        "POST /admin/certificates application/json application/zip" || return 1
+    want_equal "$(q 2 'json.loads(r[0]["body"])')" \
+        "{'Name': 'app/one', 'SecurityClearance': 'Operator', 'Permissions': {'db1': 'Admin', 'my db': 'Read'}, 'Password': '$GEN_PW', 'ExpirationDays': 30, 'KeyType': 'P-384'}" || return 1
+    # a second run must not overwrite, and must not even ask for a new certificate
+    routes 2 "$(cat "$TMP/routes2.json")"
+    run --url "$U1" "${AUTH[@]}" certs generate --name 'app/one' --out "$d"
+    want_rc 1 && want_err_lines 1 &&
+        want_err "^certctl: '$d/app_one.pfx' already exists: not overwritten; nothing was generated$" || return 1
+    want_equal "$(posts 2)" 0 && want_equal "$(q 1 'len(r)')" 1 &&
+        cmp -s "$d/app_one.key" "$TMP/fake.key"
+}
+t "certs generate: files 0600, body, leader, no overwrite" generate_files
+
+generate_one_exists() {
+    local d=$TMP/gen2
+    mkdir -p "$d"
+    ln -s "$TMP/elsewhere" "$d/n.key" # even a dangling link counts
+    gen_routes "$TMP/gen.zip"
+    run --url "$U1" "${AUTH[@]}" certs generate --name n --out "$d"
+    want_rc 1 && want_err "'$d/n.key' already exists" || return 1
+    [ ! -e "$d/n.pfx" ] && [ ! -e "$TMP/elsewhere" ] && want_equal "$(posts 2)" 0
+}
+t "certs generate: an existing .key (a symlink) stops it before the request" generate_one_exists
+
+generate_zip_json() {
+    local d=$TMP/gen3
+    mkdir -p "$d"
+    gen_routes "$TMP/gen.zip" '{}' # no thumbprint header: taken from the .crt
+    run --url "$U1" "${AUTH[@]}" --output json certs generate --name 'app one' --not-after 2030-01-31 --zip --out "$d"
+    want_rc 0 || return 1
+    python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])) != {"Thumbprint": sys.argv[2], "Files": [sys.argv[3]]})' \
+        "$TMP/out" "$CRT_THUMB" "$d/app one.zip" || { say "bad JSON output"; show; return 1; }
+    cmp -s "$d/app one.zip" "$TMP/gen.zip" && want_equal "$(mode_of "$d/app one.zip")" 600 || return 1
+    [ "$(ls "$d" | wc -l)" -eq 1 ] || { say "more than the zip written"; return 1; }
+    want_equal "$(q 2 'sorted(json.loads(r[0]["body"]).items())')" \
+        "[('Name', 'app one'), ('NotAfter', '2030-01-31'), ('Permissions', {}), ('SecurityClearance', 'ValidUser')]"
+}
+t "certs generate --zip, json output, thumbprint from the .crt" generate_zip_json
+
+generate_bad_reply() {
+    local d=$TMP/gen4
+    mkdir -p "$d"
+    gen_routes "$TMP/notzip.bin"
+    run --url "$U1" "${AUTH[@]}" certs generate --name n --out "$d"
+    want_rc 1 && want_err_lines 1 &&
+        want_err "^certctl: the certificate was generated and registered \\(thumbprint $GEN_THUMB\\), but the node's reply is unusable: not a zip archive .*delete it with 'certctl certs delete --thumbprint $GEN_THUMB'$" || return 1
+    gen_routes "$TMP/nokey.zip" '{}'
+    run --url "$U1" "${AUTH[@]}" certs generate --name n --out "$d"
+    want_rc 1 && want_err "but the node's reply is unusable: it has no \\.key file: delete it with .*--thumbprint $CRT_THUMB'$" || return 1
+    [ -z "$(ls "$d")" ] || { say "files written from a bad reply"; ls -l "$d"; return 1; }
+}
+t "certs generate: unusable reply writes nothing and names the certificate" generate_bad_reply
+
+generate_zip_slip() {
+    local d=$TMP/gen5/out
+    mkdir -p "$d"
+    gen_routes "$TMP/evil.zip"
+    run --url "$U1" "${AUTH[@]}" certs generate --name safe --out "$d"
+    want_rc 0 || return 1
+    [ "$(cd "$TMP/gen5" && find . -type f | sort | tr '\n' ' ')" = "./out/safe.crt ./out/safe.key ./out/safe.pfx " ] ||
+        { say "zip entry names used as paths"; find "$TMP/gen5"; return 1; }
+    [ ! -e /tmp/evil.crt ] && [ ! -e "$TMP/evil.key" ]
+}
+t "certs generate: zip entry names never become paths" generate_zip_slip
+
+generate_refused() {
+    local d=$TMP/gen6
+    mkdir -p "$d"
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")],
+               \"POST /admin/certificates\": [{\"status\": 400, \"body\": {\"Error\": \"NotAfter is in the past: choose a future date\", \"Type\": \"InvalidArgument\"}}]}"
+    run --url "$U1" "${AUTH[@]}" certs generate --name n --not-after 2000-01-01 --out "$d"
+    want_rc 1 && want_equal "$ERR" "certctl: 400 Bad Request: NotAfter is in the past: choose a future date" &&
+        [ -z "$(ls "$d")" ]
+}
+t "certs generate: refused by the server" generate_refused
+
+edit_cert() {
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")],
+               \"POST /admin/certificates/edit\": [$(ok "$ENTRY2")]}"
+    run --url "$U1" "${AUTH[@]}" certs edit --thumbprint BBBB2222 --name ops --no-perms --disable
+    want_rc 0 && want_out "^Name: +ops$" && want_out "^Disabled: +yes$" && want_out "^Permissions: +-$" || return 1
+    want_equal "$(q 1 'r[1]["method"] + " " + r[1]["path"]')" "POST /admin/certificates/edit" || return 1
+    want_equal "$(q 1 'json.loads(r[1]["body"])')" \
+        "{'Thumbprint': 'BBBB2222', 'Name': 'ops', 'Permissions': {}, 'Disabled': True}" || return 1
+    run --url "$U1" "${AUTH[@]}" --output json certs edit --thumbprint BBBB2222 --perm a=Read --clearance Operator --enable
+    want_rc 0 && want_out '^  "Thumbprint": "BBBB2222",$' || return 1
+    want_equal "$(q 1 'json.loads(r[-1]["body"])')" \
+        "{'Thumbprint': 'BBBB2222', 'SecurityClearance': 'Operator', 'Permissions': {'a': 'Read'}, 'Disabled': False}"
+}
+t "certs edit: only the changes are sent" edit_cert
+
+purge() {
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")],
+               \"DELETE /admin/certificates/purge\": [$(ok '{"Purged": ["T1", "T2"]}'), $(ok '{"Purged": []}')]}"
+    run --url "$U1" "${AUTH[@]}" certs purge
+    want_rc 0 && want_equal "$OUT" "purged T1
+purged T2" || return 1
+    run --url "$U1" "${AUTH[@]}" certs purge
+    want_rc 0 && [ -z "$OUT" ] && want_err "no expired certificates to purge" || return 1
+    want_equal "$(q 1 '[x["method"] + " " + x["path"] for x in r if x["method"] != "GET"]')" \
+        "['DELETE /admin/certificates/purge', 'DELETE /admin/certificates/purge']"
+}
+t "certs purge" purge
+
+openssl pkcs12 -export -nokeys -in "$TMP/cluster.pem" -passout pass: -out "$TMP/servers.pfx" 2>/dev/null
+CLUSTER_THUMB=$(openssl x509 -in "$TMP/cluster.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g')
+export_routes() {
+    routes 1 "{\"GET /admin/certificates/export\": [{\"status\": 200, \"type\": \"application/x-pkcs12\", \"file\": \"$1\"}]}"
+}
+
+export_server() {
+    local d=$TMP/exp
+    mkdir -p "$d"
+    export_routes "$TMP/servers.pfx"
+    cd "$d" || return 1
+    run --url "$U1" "${AUTH[@]}" certs export-server # the default --out, in the current directory
+    cd - >/dev/null || return 1
+    want_rc 0 || return 1
+    run --url "$U1" "${AUTH[@]}" certs export-server --out "$d/c.pfx"
+    want_rc 0 && want_out "^wrote $d/c.pfx$" && want_out "^THUMBPRINT +SUBJECT$" &&
+        want_out "^$CLUSTER_THUMB +/CN=certraft-test-cluster$" || return 1
+    cmp -s "$d/c.pfx" "$TMP/servers.pfx" && want_equal "$(mode_of "$d/c.pfx")" 600 || return 1
+    cmp -s "$d/cluster-certificates.pfx" "$TMP/servers.pfx" || { say "default --out not written"; return 1; }
+    want_equal "$(q 1 'r[0]["accept"]')" application/x-pkcs12 || return 1
+    # refuses to overwrite unless --force, and --force leaves 0600 behind
+    chmod 644 "$d/c.pfx"
+    echo old >"$d/c.pfx"
+    run --url "$U1" "${AUTH[@]}" certs export-server --out "$d/c.pfx"
+    want_rc 1 && want_err_lines 1 &&
+        want_err "^certctl: '$d/c.pfx' already exists: not overwritten \\(use --force to replace it\\)$" || return 1
+    want_equal "$(cat "$d/c.pfx")" old || return 1
+    run --url "$U1" "${AUTH[@]}" --output json certs export-server --out "$d/c.pfx" --force
+    want_rc 0 && want_out "\"Thumbprint\": \"$CLUSTER_THUMB\"" || return 1
+    cmp -s "$d/c.pfx" "$TMP/servers.pfx" && want_equal "$(mode_of "$d/c.pfx")" 600 &&
+        want_equal "$(ls "$d" | wc -l)" 2
+}
+t "certs export-server: 0600, no overwrite without --force" export_server
+
+export_not_pfx() {
+    export_routes "$TMP/notzip.bin"
+    run --url "$U1" "${AUTH[@]}" certs export-server --out "$TMP/exp-bad.pfx"
+    want_rc 1 && want_err "^certctl: 200: the node's reply is not a PKCS#12 file; nothing written$" &&
+        [ ! -e "$TMP/exp-bad.pfx" ]
+}
+t "certs export-server: a reply that is not a PFX is not saved" export_not_pfx
+
+# ---- databases and documents ---------------------------------------------
+
+db_commands() {
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")],
+               \"PUT /admin/databases\": [{\"status\": 201, \"body\": {\"Name\": \"h r\"}}],
+               \"DELETE /admin/databases\": [$(ok '{"Name": "h r", "Deleted": true}')],
+               \"GET /databases\": [$(ok '{"Databases": [{"Name": "hr", "Documents": 12, "Access": "Admin"}, {"Name": "sales", "Documents": 0, "Access": "Read"}]}'), $(ok '{"Databases": []}')]}"
+    run --url "$U1" "${AUTH[@]}" db create 'h r'
+    want_rc 0 && want_equal "$OUT" "created database h r" || return 1
+    want_equal "$(q 1 'r[1]["method"] + " " + r[1]["path"] + " " + r[1]["body"]')" \
+        'PUT /admin/databases {"DatabaseName":"h r"}' || return 1
+    run --url "$U1" "${AUTH[@]}" db delete --name 'h r'
+    want_rc 0 && want_equal "$OUT" "deleted database h r" || return 1
+    want_equal "$(q 1 'r[-1]["method"] + " " + r[-1]["path"]')" "DELETE /admin/databases?name=h%20r" || return 1
+    run --url "$U1" "${AUTH[@]}" db list
+    want_rc 0 && want_out "^NAME +DOCUMENTS +ACCESS$" && want_out "^hr +12 +Admin$" &&
+        want_out "^sales +0 +Read$" || return 1
+    run --url "$U1" "${AUTH[@]}" db list
+    want_rc 0 && [ -z "$OUT" ] && want_err "no databases"
+}
+t "db create / delete / list" db_commands
+
+db_json() {
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")],
+               \"PUT /admin/databases\": [{\"status\": 409, \"body\": {\"Error\": \"database hr exists\", \"Type\": \"Conflict\"}}],
+               \"GET /databases\": [$(ok '{"Databases": [{"Name": "hr", "Documents": 12, "Access": "Admin"}]}')]}"
+    run --url "$U1" "${AUTH[@]}" db create hr
+    want_rc 1 && want_equal "$ERR" "certctl: 409 Conflict: database hr exists" || return 1
+    run --url "$U1" "${AUTH[@]}" --output json db list
+    want_rc 0 && want_out '^      "Documents": 12,$'
+}
+t "db: errors and json output" db_json
+
+DOC='{"z": 1, "a": [1, 2.50, {}, []], "big": 123456789012345678901234567890, "s": "caf\u00e9 \"q\" é"}'
+docs_put() {
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U2\"" - -)")]}"
+    routes 2 "{\"PUT /databases/h%2Fr/docs\": [{\"status\": 201, \"body\": {\"Id\": \"emp/1\"}}]}"
+    run --url "$U1" "${AUTH[@]}" docs put --db h/r --id emp/1 --data "$DOC"
+    want_rc 0 && want_equal "$OUT" "stored emp/1" || return 1
+    want_equal "$(q 2 'r[0]["method"] + " " + r[0]["path"] + " " + r[0]["type"]')" \
+        "PUT /databases/h%2Fr/docs?id=emp%2F1 application/json" || return 1
+    # sent as written: digits and key order untouched
+    want_equal "$(q 2 'r[0]["body"]')" "$DOC" || return 1
+    printf '%s' "$DOC" >"$TMP/doc.json"
+    run --url "$U1" "${AUTH[@]}" docs put --db h/r --id emp/1 --file "$TMP/doc.json"
+    want_rc 0 && want_equal "$(q 2 'r[-1]["body"]')" "$DOC" || return 1
+    "$CERTCTL_BIN" --url "$U1" "${AUTH[@]}" --output json docs put --db h/r --id emp/1 --file - \
+        <"$TMP/doc.json" >"$TMP/out" 2>"$TMP/err"
+    RC=$?
+    want_rc 0 && want_out '"Id": "emp/1"' && want_equal "$(q 2 'r[-1]["body"]')" "$DOC"
+}
+t "docs put: --data, --file, stdin; sent verbatim" docs_put
+
+docs_put_invalid_no_request() {
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")]}"
+    printf '{"a": tru}' >"$TMP/bad.json"
+    run --url "$U1" "${AUTH[@]}" docs put --db d --id i --file "$TMP/bad.json"
+    want_rc 2 && want_err "^certctl: invalid JSON in --file: " && want_equal "$(q 1 'len(r)')" 0
+}
+t "docs put: invalid JSON is never sent" docs_put_invalid_no_request
+
+docs_get() {
+    routes 1 "{\"GET /databases/hr/docs\": [$(okraw "$DOC"), $(ok '42'),
+               {\"status\": 404, \"body\": {\"Error\": \"no document emp/9\", \"Type\": \"NotFound\"}}]}"
+    run --url "$U1" "${AUTH[@]}" docs get --db hr --id 'emp/1'
+    want_rc 0 || return 1
+    want_equal "$OUT" '{
+  "z": 1,
+  "a": [
+    1,
+    2.50,
+    {},
+    []
+  ],
+  "big": 123456789012345678901234567890,
+  "s": "caf\u00e9 \"q\" é"
+}' || { show; return 1; }
+    want_equal "$(q 1 'r[0]["path"]')" "/databases/hr/docs?id=emp%2F1" || return 1
+    run --url "$U1" "${AUTH[@]}" --output json docs get --db hr --id x
+    want_rc 0 && want_equal "$OUT" 42 || return 1
+    run --url "$U1" "${AUTH[@]}" docs get --db hr --id emp/9
+    want_rc 1 && want_equal "$ERR" "certctl: 404 Not Found: no document emp/9"
+}
+t "docs get: pretty, exact numbers, any JSON value" docs_get
+
+docs_get_escapes() {
+    routes 1 "{\"GET /databases/hr/docs\": [{\"status\": 200, \"body\": \"{\\\"t\\\": \\\"a\u009b31mb\\\"}\"}]}"
+    run --url "$U1" "${AUTH[@]}" docs get --db hr --id x
+    want_rc 0 && want_equal "$OUT" '{
+  "t": "a\u009b31mb"
+}'
+}
+t "docs get: C1 control characters escaped, not sent to the terminal" docs_get_escapes
+
+docs_delete() {
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")],
+               \"DELETE /databases/hr/docs\": [$(ok '{"Id": "emp/1", "Deleted": true}')]}"
+    run --url "$U1" "${AUTH[@]}" docs delete --db hr --id emp/1
+    want_rc 0 && want_equal "$OUT" "deleted emp/1" &&
+        want_equal "$(q 1 'r[1]["method"] + " " + r[1]["path"]')" "DELETE /databases/hr/docs?id=emp%2F1"
+}
+t "docs delete" docs_delete
+
+docs_list() {
+    local long
+    long=$(python3 -c 'print("x" * 100)')
+    routes 1 "{\"GET /databases/hr/docs\": [$(ok "{\"Results\": [{\"Id\": \"emp/3\", \"Document\": {\"Name\": \"Ann\", \"Age\": 3}}, {\"Id\": \"emp/4\", \"Document\": \"$long\"}], \"NextStart\": \"emp/4\"}"),
+                                         $(ok '{"Results": [], "NextStart": null}')]}"
+    run --url "$U1" "${AUTH[@]}" docs list --db hr --prefix emp/ --start emp/2 --page-size 2
+    want_rc 0 || return 1
+    want_equal "$(q 1 'r[0]["path"]')" "/databases/hr/docs?startsWith=emp%2F&start=emp%2F2&pageSize=2" || return 1
+    want_out "^ID +DOCUMENT$" && want_out '^emp/3 +\{"Name":"Ann","Age":3\}$' &&
+        want_out "^emp/4 +\"x{71}\\.\\.\\.$" || return 1
+    want_err "more documents may follow: add --start 'emp/4'" || return 1
+    run --url "$U1" "${AUTH[@]}" docs list --db hr
+    want_rc 0 && [ -z "$OUT" ] && want_err "no documents found"
+}
+t "docs list: query, table, next page" docs_list
+
+docs_list_json() {
+    routes 1 "{\"GET /databases/hr/docs\": [$(ok "{\"Results\": [{\"Id\": \"a\", \"Document\": {\"v\": 0.1}}], \"NextStart\": null}")]}"
+    run --url "$U1" "${AUTH[@]}" --output json docs list --db hr
+    want_rc 0 && want_out '^        "v": 0.1$' && want_out '^  "NextStart": null$'
+}
+t "docs list: json output keeps numbers" docs_list_json
+
+# ---- audit -----------------------------------------------------------------
+
+AUDIT='{"Results": [
+  {"Index": 11, "Time": "2026-11-25T16:59:01.123Z", "Caller": "AAAA1111BBBB2222CCCC", "CallerName": "admin", "Operation": "CertPut", "Target": "app1", "Status": "OK"},
+  {"Index": 12, "Time": "2026-11-25T17:00:00.000Z", "Caller": "DDDD3333EEEE4444FFFF", "CallerName": "", "Operation": "DatabaseDelete", "Target": "", "Status": "Forbidden"}],
+  "Total": 13}'
+audit_table() {
+    routes 1 "{\"GET /admin/audit\": [$(ok "$AUDIT")]}"
+    run --url "$U1" "${AUTH[@]}" audit --start 10 --page-size 2
+    want_rc 0 || return 1
+    want_equal "$(q 1 'r[0]["path"]')" "/admin/audit?start=10&pageSize=2" || return 1
+    want_out "^INDEX +TIME +CALLER +OPERATION +TARGET +STATUS$" &&
+        want_out "^11 +2026-11-25T16:59:01\\.123Z +admin +CertPut +app1 +OK$" &&
+        want_out "^12 +2026-11-25T17:00:00\\.000Z +DDDD3333EEEE\\.\\.\\. +DatabaseDelete +- +Forbidden$" || return 1
+    want_err "entries 11 to 12 of 13; next page: --start 12" || return 1
+    ! grep -q ' $' "$TMP/out" || { say "trailing blanks"; return 1; }
+    run --url "$U1" "${AUTH[@]}" --output json audit
+    want_rc 0 && want_out '^  "Total": 13$' && want_equal "$(q 1 'r[-1]["path"]')" "/admin/audit"
+}
+t "audit: table, paging hint, json" audit_table
+
+audit_empty() {
+    routes 1 "{\"GET /admin/audit\": [$(ok '{"Results": [], "Total": 0}')]}"
+    run --url "$U1" "${AUTH[@]}" audit
+    want_rc 0 && [ -z "$OUT" ] && want_err "no audit entries"
+}
+t "audit: empty log" audit_empty
+
 fi # fake nodes started
 fi # python3 and openssl present
 
 no_secret_leaked() {
-    if grep -Fq -e 'pw-Never-Show' -e 'pfx-S3cret-pw' -e 'upload-S3cret-pw' "$ALL_OUTPUT"; then
+    if grep -Fq -e 'pw-Never-Show' -e 'pfx-S3cret-pw' -e 'upload-S3cret-pw' -e 'gen-S3cret-pw' "$ALL_OUTPUT"; then
         say "a password appeared in certctl's output"
         return 1
     fi
-    if grep -q "PRIVATE KEY" "$ALL_OUTPUT"; then
+    if grep -q -e "PRIVATE KEY" -e "FAKE-KEY-MATERIAL" "$ALL_OUTPUT"; then
         say "a private key appeared in certctl's output"
         return 1
     fi

@@ -9,13 +9,17 @@
 #ifndef CERTRAFT_CORE_TEST_CERTS_H
 #define CERTRAFT_CORE_TEST_CERTS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <certraft/command.h>
 #include <certraft/state.h>
@@ -79,6 +83,118 @@ static inline struct tcert tcert_client(const struct tcert *ca, const char *name
                 : NULL;
     if (c.x == NULL) {
         fprintf(stderr, "test client cert: %s\n", err.msg);
+        abort();
+    }
+    tcert_fill(&c);
+    return c;
+}
+
+/* A renewal of @old: the same key, signed by @ca again (RavenDB's
+ * renewal), CN=@name, valid for @days from now. */
+static inline struct tcert tcert_renew(const struct tcert *old,
+                                       const struct tcert *ca,
+                                       const char *name, int days)
+{
+    struct tcert c;
+    struct cr_error err;
+
+    memset(&c, 0, sizeof c);
+    EVP_PKEY_up_ref(old->key);
+    c.key = old->key;
+    c.x = cr_x509_issue_client(c.key, name,
+                               (int64_t)time(NULL) + days * 86400LL, ca->x,
+                               ca->key, &err);
+    if (c.x == NULL) {
+        fprintf(stderr, "test renewal: %s\n", err.msg);
+        abort();
+    }
+    tcert_fill(&c);
+    return c;
+}
+
+/* Everything about a hand-made certificate; zero means the default. */
+struct tcert_opts {
+    const char *cn;
+    const struct tcert *issuer; /* NULL: self-signed */
+    EVP_PKEY *key;      /* reuse this key (a renewal); NULL: a new one */
+    EVP_PKEY *sign_key; /* sign with this instead of the issuer's (forgery) */
+    int64_t not_before; /* unix seconds; 0: now - 1 day */
+    int64_t not_after;  /* unix seconds; 0: now + 30 days */
+    bool ca;            /* CA:TRUE, keyUsage keyCertSign */
+    bool ca_no_key_usage; /* with ca: no keyUsage at all */
+    bool no_aki;        /* leave out the AuthorityKeyIdentifier */
+};
+
+static inline bool tcert_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *v)
+{
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, v);
+    bool ok = e != NULL && X509_add_ext(x, e, -1) == 1;
+
+    X509_EXTENSION_free(e);
+    return ok;
+}
+
+/* Any certificate the tests need: CAs, intermediates, leaves that are
+ * expired or not yet valid, renewals, forgeries. */
+static inline struct tcert tcert_make(const struct tcert_opts *o)
+{
+    struct tcert c;
+    X509V3_CTX ctx;
+    X509_NAME *name;
+    unsigned char serial[8];
+    BIGNUM *bn;
+    int64_t now = (int64_t)time(NULL);
+    bool ok;
+
+    memset(&c, 0, sizeof c);
+    if (o->key != NULL) {
+        EVP_PKEY_up_ref(o->key);
+        c.key = o->key;
+    } else {
+        c.key = EVP_EC_gen("P-256");
+    }
+    c.x = X509_new();
+    name = X509_get_subject_name(c.x);
+    RAND_bytes(serial, sizeof serial);
+    serial[0] = (unsigned char)((serial[0] & 0x7f) | 1);
+    bn = BN_bin2bn(serial, sizeof serial, NULL);
+    ok = c.key != NULL && c.x != NULL && bn != NULL &&
+         X509_set_version(c.x, X509_VERSION_3) == 1 &&
+         BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c.x)) != NULL &&
+         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                    (const unsigned char *)o->cn, -1, -1,
+                                    0) == 1 &&
+         X509_set_issuer_name(c.x, o->issuer != NULL
+                                       ? X509_get_subject_name(o->issuer->x)
+                                       : name) == 1 &&
+         ASN1_TIME_set(X509_getm_notBefore(c.x),
+                       (time_t)(o->not_before ? o->not_before
+                                              : now - 86400)) != NULL &&
+         ASN1_TIME_set(X509_getm_notAfter(c.x),
+                       (time_t)(o->not_after ? o->not_after
+                                             : now + 30 * 86400)) != NULL &&
+         X509_set_pubkey(c.x, c.key) == 1;
+    BN_free(bn);
+    X509V3_set_ctx(&ctx, o->issuer != NULL ? o->issuer->x : c.x, c.x, NULL,
+                   NULL, 0);
+    ok = ok &&
+         tcert_ext(c.x, &ctx, NID_basic_constraints,
+                   o->ca ? "critical,CA:TRUE" : "critical,CA:FALSE") &&
+         (o->ca_no_key_usage ||
+          tcert_ext(c.x, &ctx, NID_key_usage,
+                    o->ca ? "critical,keyCertSign,cRLSign,digitalSignature"
+                          : "critical,digitalSignature")) &&
+         (o->ca || tcert_ext(c.x, &ctx, NID_ext_key_usage, "clientAuth")) &&
+         tcert_ext(c.x, &ctx, NID_subject_key_identifier, "hash") &&
+         (o->no_aki ||
+          tcert_ext(c.x, &ctx, NID_authority_key_identifier, "keyid:always")) &&
+         X509_sign(c.x,
+                   o->sign_key != NULL ? o->sign_key
+                   : o->issuer != NULL ? o->issuer->key
+                                       : c.key,
+                   EVP_sha256()) > 0;
+    if (!ok) {
+        fprintf(stderr, "test cert %s: cannot make it\n", o->cn);
         abort();
     }
     tcert_fill(&c);
@@ -212,6 +328,59 @@ static inline enum cr_status tdoc(struct cr_state *st, const struct tcert *calle
     cmd.u.doc.json = (char *)json;
     cmd.u.doc.json_len = json != NULL ? strlen(json) : 0;
     return tapply(st, &cmd, NULL);
+}
+
+/* Send @cmd as @caller with its certificate attached (caller_der), as a
+ * node does for a caller it authenticated by implicit trust or a client
+ * CA. */
+static inline void tcmd_with_der(struct cr_command *cmd,
+                                 const struct tcert *caller)
+{
+    memcpy(cmd->caller, caller->thumb, sizeof cmd->caller);
+    cmd->caller_der.der = caller->der;
+    cmd->caller_der.len = caller->len;
+}
+
+/* CR_CMD_CERT_IMPLICIT for @c. */
+static inline enum cr_status timplicit(struct cr_state *st,
+                                       const struct tcert *c,
+                                       struct cr_apply_result *res)
+{
+    struct cr_command cmd;
+
+    tcmd_init(&cmd, CR_CMD_CERT_IMPLICIT, c);
+    tcmd_with_der(&cmd, c);
+    return tapply(st, &cmd, res);
+}
+
+/* CR_CMD_CLIENT_CA_PUT of @n CA certificates. */
+static inline enum cr_status tca_put(struct cr_state *st,
+                                     const struct tcert *caller,
+                                     const char *name,
+                                     const struct tcert *const *cas, size_t n,
+                                     enum cr_clearance clearance,
+                                     const struct cr_permission *perms,
+                                     size_t n_perms,
+                                     enum cr_client_ca_mode mode,
+                                     struct cr_apply_result *res)
+{
+    struct cr_command cmd;
+    struct cr_der items[16];
+    size_t i;
+
+    tcmd_init(&cmd, CR_CMD_CLIENT_CA_PUT, caller);
+    for (i = 0; i < n; i++) {
+        items[i].der = cas[i]->der;
+        items[i].len = cas[i]->len;
+    }
+    cmd.u.client_ca.name = (char *)name;
+    cmd.u.client_ca.clearance = clearance;
+    cmd.u.client_ca.perms = (struct cr_permission *)perms;
+    cmd.u.client_ca.n_perms = n_perms;
+    cmd.u.client_ca.certs.items = items;
+    cmd.u.client_ca.certs.n = n;
+    cmd.u.client_ca.mode = mode;
+    return tapply(st, &cmd, res);
 }
 
 /* Snapshot bytes of @st, for before/after comparisons. */

@@ -1,7 +1,8 @@
 /*
  * test_certctl_cli.c - unit tests of certctl's pure parts: the option
  * parser and its environment fallback, global option resolution, URL list
- * splitting, query encoding, text scrubbing and table formatting.
+ * splitting, query encoding, text scrubbing, table formatting, date
+ * checks, JSON re-indentation and the 0600 file writing.
  *
  * certctl is an executable, not a library, so its libc-only sources are
  * compiled in here directly; nothing from certraft_node is used.
@@ -9,10 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness.h"
 
 #include "../node/certctl/certctl_args.c"
+#include "../node/certctl/certctl_files.c"
 #include "../node/certctl/certctl_global.c"
 #include "../node/certctl/certctl_str.c"
 #include "../node/certctl/certctl_table.c"
@@ -478,6 +482,236 @@ TEST(help_lists_every_option)
     free(text);
 }
 
+TEST(args_set_from_elsewhere)
+{
+    char *w1[] = {"--colour", "green", NULL};
+    char *w2[] = {"--name", "a", NULL};
+    struct certctl_args a;
+    char err[256];
+
+    CHECK_INT(parse(&a, spec, 0, w1, err, sizeof(err)), 0);
+    CHECK_INT(certctl_args_set(&a, "name", "db1", "NAME", err, sizeof(err)), 0);
+    CHECK_STR(certctl_args_get(&a, "name"), "db1");
+    CHECK_INT(certctl_args_check_required(&a, err, sizeof(err)), 0);
+    /* checked like any value, and a secret is not echoed */
+    CHECK_INT(certctl_args_set(&a, "secret", "blue", "SECRET", err, sizeof(err)), -1);
+    CHECK(strstr(err, "blue") == NULL);
+    certctl_args_free(&a);
+
+    CHECK_INT(parse(&a, spec, 0, w2, err, sizeof(err)), 0);
+    CHECK_INT(certctl_args_set(&a, "name", "b", "NAME", err, sizeof(err)), -1);
+    CHECK_STR(err, "NAME and --name both given: use one");
+    CHECK_INT(certctl_args_set(&a, "quiet", "x", "Q", err, sizeof(err)), -1);
+    certctl_args_free(&a);
+}
+
+TEST(check_date)
+{
+    CHECK_INT(certctl_check_date("2030-01-31"), 0);
+    CHECK_INT(certctl_check_date("2030-01-31T23:59:59Z"), 0);
+    CHECK_INT(certctl_check_date("2028-02-29"), 0);
+    CHECK_INT(certctl_check_date("2000-02-29"), 0);
+    CHECK_INT(certctl_check_date("2100-02-29"), -1);
+    CHECK_INT(certctl_check_date("2030-02-30"), -1);
+    CHECK_INT(certctl_check_date("2030-04-31"), -1);
+    CHECK_INT(certctl_check_date("2030-13-01"), -1);
+    CHECK_INT(certctl_check_date("2030-00-01"), -1);
+    CHECK_INT(certctl_check_date("1969-12-31"), -1);
+    CHECK_INT(certctl_check_date("2030-1-31"), -1);
+    CHECK_INT(certctl_check_date("2030-01-31T24:00:00Z"), -1);
+    CHECK_INT(certctl_check_date("2030-01-31T00:00:00"), -1);
+    CHECK_INT(certctl_check_date("2030-01-31 00:00:00Z"), -1);
+    CHECK_INT(certctl_check_date("+030-01-31"), -1);
+    CHECK_INT(certctl_check_date(""), -1);
+}
+
+static void check_pretty(const char *in, const char *want)
+{
+    struct certctl_buf b;
+
+    certctl_buf_init(&b);
+    CHECK_INT(certctl_json_pretty(&b, in, strlen(in)), 0);
+    CHECK_STR(b.data, want);
+    certctl_buf_free(&b);
+}
+
+TEST(json_pretty)
+{
+    check_pretty("{\"b\":1.50,\"a\" : [ 1, {} ,[ ],{\"x\":null}],\"n\":123456789012345678901234}",
+                 "{\n"
+                 "  \"b\": 1.50,\n"
+                 "  \"a\": [\n"
+                 "    1,\n"
+                 "    {},\n"
+                 "    [],\n"
+                 "    {\n"
+                 "      \"x\": null\n"
+                 "    }\n"
+                 "  ],\n"
+                 "  \"n\": 123456789012345678901234\n"
+                 "}");
+    /* Structure characters inside strings are text; escapes are kept. */
+    check_pretty("[\"a,b:{c}\\\"]\",\"\\\\\"]", "[\n  \"a,b:{c}\\\"]\",\n  \"\\\\\"\n]");
+    check_pretty(" 42 ", "42");
+    check_pretty("\"x\"", "\"x\"");
+    check_pretty("", "");
+    /* DEL and C1 controls become escapes; other UTF-8 stays. */
+    check_pretty("\"a\x7f\xc2\x9b[2J\xc3\xa9\"", "\"a\\u007f\\u009b[2J\xc3\xa9\"");
+}
+
+TEST(safe_filename_and_join)
+{
+    struct certctl_buf b;
+
+    certctl_buf_init(&b);
+    CHECK_INT(certctl_safe_filename(&b, "a/b\\c:d*e?f\"g<h>i|j\x01k l\xc3\xa9"), 0);
+    CHECK_STR(b.data, "a_b_c_d_e_f_g_h_i_j_k l\xc3\xa9");
+    certctl_buf_free(&b);
+    CHECK_INT(certctl_safe_filename(&b, ".."), 0);
+    CHECK_STR(b.data, ".."); /* harmless: an extension always follows */
+    certctl_buf_free(&b);
+    CHECK_INT(certctl_safe_filename(&b, ""), 0);
+    CHECK_STR(b.data, "_");
+    certctl_buf_free(&b);
+
+    CHECK_INT(certctl_path_join(&b, "dir", "f.key"), 0);
+    CHECK_STR(b.data, "dir/f.key");
+    certctl_buf_free(&b);
+    CHECK_INT(certctl_path_join(&b, "dir/", "f.key"), 0);
+    CHECK_STR(b.data, "dir/f.key");
+    certctl_buf_free(&b);
+}
+
+/* A fresh directory for the file tests; the caller removes it. */
+static char *temp_dir(void)
+{
+    static char dir[64];
+
+    snprintf(dir, sizeof(dir), "/tmp/certctl-test-XXXXXX");
+    return mkdtemp(dir);
+}
+
+static char *slurp(const char *path)
+{
+    char *data = NULL;
+    size_t len = 0;
+    char err[256];
+
+    if (certctl_read_input(path, "--file", 1 << 20, &data, &len, err, sizeof(err)) != 0) {
+        return NULL;
+    }
+    return data;
+}
+
+static unsigned mode_of(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0 ? (unsigned)(st.st_mode & 07777) : 0;
+}
+
+TEST(write_new_files)
+{
+    char *dir = temp_dir();
+    char a[128], b[128], c[128], target[160], err[512];
+    char *text;
+    mode_t old = umask(022);
+
+    CHECK(dir != NULL);
+    if (dir == NULL) {
+        umask(old);
+        return;
+    }
+    snprintf(a, sizeof(a), "%s/a.key", dir);
+    snprintf(b, sizeof(b), "%s/b.crt", dir);
+    snprintf(c, sizeof(c), "%s/c.pfx", dir);
+    snprintf(target, sizeof(target), "%s/target", dir);
+    {
+        struct certctl_outfile files[] = {{a, "KEY", 3}, {b, "CRT", 3}};
+
+        CHECK_INT(certctl_write_new_files(files, 2, err, sizeof(err)), 0);
+        CHECK_INT(mode_of(a), 0600);
+        CHECK_INT(mode_of(b), 0600);
+        text = slurp(a);
+        CHECK_STR(text, "KEY");
+        free(text);
+        CHECK_INT(certctl_check_absent(a, err, sizeof(err)), -1);
+        CHECK(strstr(err, "already exists: not overwritten") != NULL);
+        CHECK_INT(certctl_check_absent(c, err, sizeof(err)), 0);
+    }
+    {
+        /* b exists: nothing is written, and c, created first, is removed. */
+        struct certctl_outfile files[] = {{c, "PFX", 3}, {b, "NEW", 3}};
+
+        CHECK_INT(certctl_write_new_files(files, 2, err, sizeof(err)), -1);
+        CHECK(strstr(err, "b.crt' already exists: not overwritten") != NULL);
+        CHECK_INT(certctl_check_absent(c, err, sizeof(err)), 0);
+        text = slurp(b);
+        CHECK_STR(text, "CRT");
+        free(text);
+    }
+    {
+        /* A dangling symbolic link is not followed. */
+        struct certctl_outfile files[] = {{c, "PFX", 3}};
+
+        CHECK_INT(symlink(target, c), 0);
+        CHECK_INT(certctl_check_absent(c, err, sizeof(err)), -1);
+        CHECK_INT(certctl_write_new_files(files, 1, err, sizeof(err)), -1);
+        CHECK_INT(certctl_check_absent(target, err, sizeof(err)), 0);
+        /* Replacing swaps the link itself for a 0600 file. */
+        CHECK_INT(certctl_replace_file(c, "PFX2", 4, err, sizeof(err)), 0);
+        CHECK_INT(mode_of(c), 0600);
+        CHECK_INT(certctl_check_absent(target, err, sizeof(err)), 0);
+        text = slurp(c);
+        CHECK_STR(text, "PFX2");
+        free(text);
+    }
+    CHECK_INT(chmod(b, 0644), 0);
+    CHECK_INT(certctl_replace_file(b, "R", 1, err, sizeof(err)), 0);
+    CHECK_INT(mode_of(b), 0600);
+    CHECK_INT(certctl_check_dir(dir, "--out", err, sizeof(err)), 0);
+    CHECK_INT(certctl_check_dir(b, "--out", err, sizeof(err)), -1);
+    CHECK(strstr(err, "is not a directory") != NULL);
+
+    unlink(a);
+    unlink(b);
+    unlink(c);
+    CHECK_INT(rmdir(dir), 0); /* no temporary file left behind */
+    umask(old);
+}
+
+TEST(read_input_limits)
+{
+    char *dir = temp_dir();
+    char path[128], err[512];
+    char *data = NULL;
+    size_t len = 0;
+    struct certctl_outfile f;
+
+    CHECK(dir != NULL);
+    if (dir == NULL) {
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/doc.json", dir);
+    f.path = path;
+    f.data = "0123456789";
+    f.len = 10;
+    CHECK_INT(certctl_write_new_files(&f, 1, err, sizeof(err)), 0);
+    CHECK_INT(certctl_read_input(path, "--file", 10, &data, &len, err, sizeof(err)), 0);
+    CHECK_INT(len, 10);
+    CHECK_STR(data, "0123456789");
+    free(data);
+    CHECK_INT(certctl_read_input(path, "--file", 9, &data, &len, err, sizeof(err)), -1);
+    CHECK(strstr(err, "larger than 9 bytes") != NULL);
+    CHECK(data == NULL);
+    CHECK_INT(certctl_read_input(dir, "--file", 9, &data, &len, err, sizeof(err)), -1);
+    CHECK(strstr(err, "cannot read --file") != NULL);
+    unlink(path);
+    CHECK_INT(certctl_read_input(path, "--file", 9, &data, &len, err, sizeof(err)), -1);
+    CHECK(strstr(err, "No such file") != NULL);
+    rmdir(dir);
+}
+
 int main(void)
 {
     RUN(args_forms);
@@ -499,5 +733,11 @@ int main(void)
     RUN(table_alignment);
     RUN(table_without_header);
     RUN(help_lists_every_option);
+    RUN(args_set_from_elsewhere);
+    RUN(check_date);
+    RUN(json_pretty);
+    RUN(safe_filename_and_join);
+    RUN(write_new_files);
+    RUN(read_input_limits);
     return HARNESS_DONE();
 }

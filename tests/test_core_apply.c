@@ -113,7 +113,7 @@ static bool content_equal(const struct cr_state *a, const struct cr_state *b)
     msgpack_unpacked ua, ub;
     size_t oa = 0, ob = 0;
     bool eq;
-    static const char *const keys[] = {"nc", "cl", "pn", "ndb"};
+    static const char *const keys[] = {"nc", "cl", "pn", "ndb", "nca", "rp"};
 
     msgpack_unpacked_init(&ua);
     msgpack_unpacked_init(&ub);
@@ -121,7 +121,7 @@ static bool content_equal(const struct cr_state *a, const struct cr_state *b)
              MSGPACK_UNPACK_SUCCESS &&
          msgpack_unpack_next(&ub, (char *)sb.data, sb.len, &ob) ==
              MSGPACK_UNPACK_SUCCESS;
-    for (size_t i = 0; eq && i < 4; i++) {
+    for (size_t i = 0; eq && i < sizeof keys / sizeof keys[0]; i++) {
         msgpack_object x, y;
         eq = header_field(&ua.data, keys[i], &x) &&
              header_field(&ub.data, keys[i], &y) && msgpack_object_equal(x, y);
@@ -890,6 +890,84 @@ TEST(test_determinism)
     fx_free(&f);
 }
 
+/* Every later command, refused, changes nothing but the index and the
+ * audit trail. */
+TEST(test_new_commands_refused_atomically)
+{
+    struct fixture f;
+    struct cr_command cmd;
+    struct tcert fresh, cl2, leaf;
+    struct cr_der d;
+    static unsigned char sealed[] = {9, 9, 9};
+
+    fx_init(&f);
+    fresh = tcert_client(&f.cl, "fresh", 10);
+    cl2 = tcert_cluster("cluster");
+    leaf = tcert_client(&f.cl, "leaf", 10);
+
+    tcmd_init(&cmd, CR_CMD_CERT_PURGE, &f.user);
+    expect_refused(f.st, &cmd, CR_EFORBIDDEN, "Operator");
+
+    tcmd_init(&cmd, CR_CMD_CERT_IMPLICIT, &fresh);
+    tcmd_with_der(&cmd, &fresh);
+    expect_refused(f.st, &cmd, CR_EFORBIDDEN, "unknown certificate");
+
+    tcmd_init(&cmd, CR_CMD_CLIENT_CA_PUT, &f.admin);
+    d.der = leaf.der;
+    d.len = leaf.len;
+    cmd.u.client_ca.name = (char *)"b";
+    cmd.u.client_ca.clearance = CR_CLEARANCE_VALID_USER;
+    cmd.u.client_ca.certs.items = &d;
+    cmd.u.client_ca.certs.n = 1;
+    cmd.u.client_ca.mode = CR_CLIENT_CA_REPLACE;
+    expect_refused(f.st, &cmd, CR_EINVAL, "not a CA certificate");
+
+    tcmd_init(&cmd, CR_CMD_CLIENT_CA_DELETE, &f.admin);
+    cmd.u.client_ca.name = (char *)"b";
+    expect_refused(f.st, &cmd, CR_ENOTFOUND, "does not exist");
+
+    tcmd_init(&cmd, CR_CMD_CLUSTER_CERT_INSTALL, &f.op);
+    cmd.u.cluster_install.cert.der = cl2.der;
+    cmd.u.cluster_install.cert.len = cl2.len;
+    cmd.u.cluster_install.sealed_key.der = sealed;
+    cmd.u.cluster_install.sealed_key.len = sizeof sealed;
+    expect_refused(f.st, &cmd, CR_EFORBIDDEN, "ClusterAdmin");
+
+    tcmd_init(&cmd, CR_CMD_CLUSTER_CERT_CONFIRM, &f.cl);
+    cmd.u.cluster_node.node_id = 1;
+    expect_refused(f.st, &cmd, CR_ECONFLICT, "no cluster certificate");
+    tcmd_init(&cmd, CR_CMD_CLUSTER_CERT_SWITCHED, &f.admin);
+    cmd.u.cluster_node.node_id = 1;
+    expect_refused(f.st, &cmd, CR_EFORBIDDEN, "cluster node");
+    tcmd_init(&cmd, CR_CMD_CLUSTER_CERT_CLEANUP, &f.admin);
+    expect_refused(f.st, &cmd, CR_ECONFLICT, "no cluster certificate");
+
+    /* Any time a log entry may carry is handled (no overflow). */
+    tcmd_init(&cmd, CR_CMD_DB_PUT, &f.op);
+    cmd.u.db.name = (char *)"x";
+    cmd.time_ms = INT64_MIN;
+    expect_refused(f.st, &cmd, CR_EFORBIDDEN, "not valid before");
+    cmd.time_ms = INT64_MAX;
+    expect_refused(f.st, &cmd, CR_EFORBIDDEN, "expired");
+    tcmd_init(&cmd, CR_CMD_DB_PUT, &fresh);
+    tcmd_with_der(&cmd, &fresh);
+    cmd.u.db.name = (char *)"x";
+    cmd.time_ms = INT64_MIN;
+    expect_refused(f.st, &cmd, CR_EFORBIDDEN, "not valid before");
+
+    /* A caller certificate that is not the caller's. */
+    tcmd_init(&cmd, CR_CMD_DB_PUT, &f.op);
+    cmd.caller_der.der = fresh.der;
+    cmd.caller_der.len = fresh.len;
+    cmd.u.db.name = (char *)"x";
+    expect_refused(f.st, &cmd, CR_EINVAL, "thumbprint");
+
+    tcert_free(&fresh);
+    tcert_free(&cl2);
+    tcert_free(&leaf);
+    fx_free(&f);
+}
+
 int main(void)
 {
     RUN(test_bootstrap);
@@ -906,5 +984,6 @@ int main(void)
     RUN(test_nodes);
     RUN(test_audit_and_malformed);
     RUN(test_determinism);
+    RUN(test_new_commands_refused_atomically);
     return HARNESS_DONE();
 }

@@ -23,6 +23,8 @@ static unsigned char der2[] = {0x30, 0x03, 0x02, 0x01, 0x02, 0x00};
 static struct cr_permission perms[] = {{(char *)"orders", CR_ACCESS_READ},
                                        {(char *)"users", CR_ACCESS_ADMIN}};
 static struct cr_der certs[] = {{der1, sizeof der1}, {der2, sizeof der2}};
+static unsigned char sealed[] = {0xde, 0xad, 0xbe, 0xef, 0x00, 0x01};
+static uint64_t voters[] = {1, 2, 5};
 
 /* One example of every command type (pointers into static data). */
 static void example(enum cr_command_type t, struct cr_command *c)
@@ -82,6 +84,40 @@ static void example(enum cr_command_type t, struct cr_command *c)
     case CR_CMD_NODE_REMOVED:
         c->u.node.id = 4;
         break;
+    case CR_CMD_CERT_PURGE:
+        break;
+    case CR_CMD_CERT_IMPLICIT:
+        c->caller_der = certs[0];
+        c->caller_chain.items = certs + 1;
+        c->caller_chain.n = 1;
+        break;
+    case CR_CMD_CLIENT_CA_PUT:
+        c->u.client_ca.clearance = CR_CLEARANCE_OPERATOR;
+        c->u.client_ca.perms = perms;
+        c->u.client_ca.n_perms = 2;
+        c->u.client_ca.certs.items = certs;
+        c->u.client_ca.certs.n = 2;
+        c->u.client_ca.mode = CR_CLIENT_CA_APPEND;
+        /* fallthrough */
+    case CR_CMD_CLIENT_CA_DELETE:
+        c->u.client_ca.name = (char *)"partners";
+        break;
+    case CR_CMD_CLUSTER_CERT_INSTALL:
+        c->u.cluster_install.cert = certs[0];
+        c->u.cluster_install.chain.items = certs + 1;
+        c->u.cluster_install.chain.n = 1;
+        c->u.cluster_install.sealed_key.der = sealed;
+        c->u.cluster_install.sealed_key.len = sizeof sealed;
+        c->u.cluster_install.switch_now = true;
+        break;
+    case CR_CMD_CLUSTER_CERT_CONFIRM:
+    case CR_CMD_CLUSTER_CERT_SWITCHED:
+        c->u.cluster_node.node_id = 3;
+        break;
+    case CR_CMD_CLUSTER_CERT_CLEANUP:
+        c->u.cluster_cleanup.voters = voters;
+        c->u.cluster_cleanup.n_voters = 3;
+        break;
     default:
         break;
     }
@@ -114,12 +150,28 @@ static bool str_eq(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
+static bool ders_eq(const struct cr_der_list *a, const struct cr_der_list *b)
+{
+    size_t i;
+
+    if (a->n != b->n) {
+        return false;
+    }
+    for (i = 0; i < a->n; i++) {
+        if (!der_eq(&a->items[i], &b->items[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool command_eq(const struct cr_command *a, const struct cr_command *b)
 {
     size_t i;
 
     if (a->type != b->type || strcmp(a->caller, b->caller) ||
-        a->time_ms != b->time_ms || !der_eq(&a->caller_der, &b->caller_der)) {
+        a->time_ms != b->time_ms || !der_eq(&a->caller_der, &b->caller_der) ||
+        !ders_eq(&a->caller_chain, &b->caller_chain)) {
         return false;
     }
     switch (a->type) {
@@ -164,6 +216,36 @@ static bool command_eq(const struct cr_command *a, const struct cr_command *b)
                str_eq(a->u.doc.id, b->u.doc.id) &&
                str_eq(a->u.doc.json, b->u.doc.json) &&
                a->u.doc.json_len == b->u.doc.json_len;
+    case CR_CMD_CERT_PURGE:
+    case CR_CMD_CERT_IMPLICIT:
+        return true;
+    case CR_CMD_CLIENT_CA_PUT:
+        if (!ders_eq(&a->u.client_ca.certs, &b->u.client_ca.certs) ||
+            a->u.client_ca.clearance != b->u.client_ca.clearance ||
+            a->u.client_ca.mode != b->u.client_ca.mode ||
+            !perms_eq(a->u.client_ca.perms, a->u.client_ca.n_perms,
+                      b->u.client_ca.perms, b->u.client_ca.n_perms)) {
+            return false;
+        }
+        /* fallthrough */
+    case CR_CMD_CLIENT_CA_DELETE:
+        return str_eq(a->u.client_ca.name, b->u.client_ca.name);
+    case CR_CMD_CLUSTER_CERT_INSTALL:
+        return der_eq(&a->u.cluster_install.cert, &b->u.cluster_install.cert) &&
+               ders_eq(&a->u.cluster_install.chain,
+                       &b->u.cluster_install.chain) &&
+               der_eq(&a->u.cluster_install.sealed_key,
+                      &b->u.cluster_install.sealed_key) &&
+               a->u.cluster_install.switch_now ==
+                   b->u.cluster_install.switch_now;
+    case CR_CMD_CLUSTER_CERT_CONFIRM:
+    case CR_CMD_CLUSTER_CERT_SWITCHED:
+        return a->u.cluster_node.node_id == b->u.cluster_node.node_id;
+    case CR_CMD_CLUSTER_CERT_CLEANUP:
+        return a->u.cluster_cleanup.n_voters == b->u.cluster_cleanup.n_voters &&
+               (a->u.cluster_cleanup.n_voters == 0 ||
+                memcmp(a->u.cluster_cleanup.voters, b->u.cluster_cleanup.voters,
+                       a->u.cluster_cleanup.n_voters * sizeof(uint64_t)) == 0);
     default:
         return a->u.node.id == b->u.node.id &&
                str_eq(a->u.node.raft_address, b->u.node.raft_address) &&
@@ -361,6 +443,97 @@ TEST(test_rejections_name_the_field)
               CR_EINVAL);
 }
 
+TEST(test_new_commands_rejections)
+{
+    struct raw r;
+    struct cr_error err;
+    struct cr_command in, out;
+    struct cr_buf buf = {NULL, 0, 0};
+
+    /* Implicit trust without the caller's certificate. */
+    raw_init(&r, 3);
+    raw_uint(&r, "t", CR_CMD_CERT_IMPLICIT);
+    raw_str(&r, "c", T1);
+    raw_uint(&r, "ts", 1);
+    CHECK_INT(raw_decode(&r, &err), CR_EINVAL);
+    CHECK(strstr(err.msg, "'cd'") != NULL);
+
+    /* Client CA: mode out of range, no certificates. */
+    raw_init(&r, 7);
+    raw_uint(&r, "t", CR_CMD_CLIENT_CA_PUT);
+    raw_str(&r, "c", T1);
+    raw_uint(&r, "ts", 1);
+    raw_str(&r, "n", "x");
+    raw_uint(&r, "cl", CR_CLEARANCE_VALID_USER);
+    raw_uint(&r, "m", 3);
+    raw_key(&r, "certs");
+    msgpack_pack_array(&r.pk, 1);
+    msgpack_pack_bin(&r.pk, 1);
+    msgpack_pack_bin_body(&r.pk, "x", 1);
+    CHECK_INT(raw_decode(&r, &err), CR_EINVAL);
+    CHECK(strstr(err.msg, "'m'") != NULL);
+    raw_init(&r, 7);
+    raw_uint(&r, "t", CR_CMD_CLIENT_CA_PUT);
+    raw_str(&r, "c", T1);
+    raw_uint(&r, "ts", 1);
+    raw_str(&r, "n", "x");
+    raw_uint(&r, "cl", CR_CLEARANCE_VALID_USER);
+    raw_uint(&r, "m", CR_CLIENT_CA_REPLACE);
+    raw_key(&r, "certs");
+    msgpack_pack_array(&r.pk, 0);
+    CHECK_INT(raw_decode(&r, &err), CR_EINVAL);
+    CHECK(strstr(err.msg, "'certs'") != NULL);
+
+    /* Install without a sealed key; confirm without a node id; voters
+     * that are not numbers. */
+    raw_init(&r, 4);
+    raw_uint(&r, "t", CR_CMD_CLUSTER_CERT_INSTALL);
+    raw_str(&r, "c", T1);
+    raw_uint(&r, "ts", 1);
+    raw_key(&r, "nc");
+    msgpack_pack_bin(&r.pk, 1);
+    msgpack_pack_bin_body(&r.pk, "x", 1);
+    CHECK_INT(raw_decode(&r, &err), CR_EINVAL);
+    CHECK(strstr(err.msg, "'sk'") != NULL);
+    raw_init(&r, 3);
+    raw_uint(&r, "t", CR_CMD_CLUSTER_CERT_CONFIRM);
+    raw_str(&r, "c", T1);
+    raw_uint(&r, "ts", 1);
+    CHECK_INT(raw_decode(&r, &err), CR_EINVAL);
+    CHECK(strstr(err.msg, "'id'") != NULL);
+    raw_init(&r, 4);
+    raw_uint(&r, "t", CR_CMD_CLUSTER_CERT_CLEANUP);
+    raw_str(&r, "c", T1);
+    raw_uint(&r, "ts", 1);
+    raw_key(&r, "vo");
+    msgpack_pack_array(&r.pk, 1);
+    msgpack_pack_str(&r.pk, 1);
+    msgpack_pack_str_body(&r.pk, "1", 1);
+    CHECK_INT(raw_decode(&r, &err), CR_EINVAL);
+    CHECK(strstr(err.msg, "'vo'") != NULL);
+
+    /* Optional parts may be left out: no chain, no voters. */
+    example(CR_CMD_CLUSTER_CERT_INSTALL, &in);
+    in.u.cluster_install.chain.n = 0;
+    in.u.cluster_install.switch_now = false;
+    CHECK_INT(cr_command_encode(&in, &buf, &err), CR_OK);
+    CHECK_INT(cr_command_decode(buf.data, buf.len, &out, &err), CR_OK);
+    CHECK(command_eq(&in, &out));
+    cr_command_free(&out);
+    cr_buf_free(&buf);
+    example(CR_CMD_CLUSTER_CERT_CLEANUP, &in);
+    in.u.cluster_cleanup.n_voters = 0;
+    CHECK_INT(cr_command_encode(&in, &buf, &err), CR_OK);
+    CHECK_INT(cr_command_decode(buf.data, buf.len, &out, &err), CR_OK);
+    CHECK_INT(out.u.cluster_cleanup.n_voters, 0);
+    CHECK(command_eq(&in, &out));
+    cr_command_free(&out);
+    cr_buf_free(&buf);
+    CHECK_STR(cr_command_type_name(CR_CMD_CERT_IMPLICIT), "CertImplicitTrust");
+    CHECK_STR(cr_command_type_name(CR_CMD_CLUSTER_CERT_CLEANUP),
+              "ClusterCertCleanup");
+}
+
 TEST(test_truncated_trailing_absurd)
 {
     struct cr_command in, out;
@@ -454,6 +627,7 @@ int main(void)
     RUN(test_round_trip_every_type);
     RUN(test_lower_case_thumbprint_normalised);
     RUN(test_rejections_name_the_field);
+    RUN(test_new_commands_rejections);
     RUN(test_truncated_trailing_absurd);
     RUN(test_fuzz);
     return HARNESS_DONE();

@@ -33,7 +33,22 @@ enum cr_command_type {
     CR_CMD_NODE_PENDING,  /* an admin allowed a node to join */
     CR_CMD_NODE_JOINED,   /* the node joined; its join certificate expires */
     CR_CMD_NODE_REMOVED,  /* a node left the configuration */
+    /* Added later; values above never change, so old logs still decode. */
+    CR_CMD_CERT_PURGE,            /* remove expired entries (no payload) */
+    CR_CMD_CERT_IMPLICIT,         /* register caller_der by implicit trust */
+    CR_CMD_CLIENT_CA_PUT,         /* create, replace or extend a CA bundle */
+    CR_CMD_CLIENT_CA_DELETE,      /* remove a CA bundle */
+    CR_CMD_CLUSTER_CERT_INSTALL,  /* start replacing the cluster cert */
+    CR_CMD_CLUSTER_CERT_CONFIRM,  /* a node has the new cert ready */
+    CR_CMD_CLUSTER_CERT_SWITCHED, /* a node serves the new cert */
+    CR_CMD_CLUSTER_CERT_CLEANUP,  /* the new cert becomes the cluster cert */
     CR_CMD_TYPE_MAX
+};
+
+/* How CR_CMD_CLIENT_CA_PUT treats an existing bundle of that name. */
+enum cr_client_ca_mode {
+    CR_CLIENT_CA_REPLACE = 1, /* the bundle becomes exactly the given certs */
+    CR_CLIENT_CA_APPEND       /* the given certs are added (rotation) */
 };
 
 const char *cr_command_type_name(enum cr_command_type type); /* "CertPut" */
@@ -43,6 +58,10 @@ struct cr_command {
     char caller[CR_THUMBPRINT_LEN + 1]; /* "" for the system (bootstrap) */
     struct cr_der caller_der;           /* optional: caller's certificate */
     int64_t time_ms;                    /* leader's wall clock, unix ms */
+    /* Optional: intermediates the caller's TLS peer sent after its
+     * certificate, so apply() can re-check a client-CA chain (untrusted;
+     * only the bundle's certificates are trust anchors). */
+    struct cr_der_list caller_chain;
 
     union {
         struct {
@@ -91,6 +110,40 @@ struct cr_command {
             char *api_url;      /* "https://host:port" */
             char join_thumbprint[CR_THUMBPRINT_LEN + 1];
         } node;
+
+        /* CR_CMD_CERT_PURGE and CR_CMD_CERT_IMPLICIT have no payload:
+         * purge uses time_ms, implicit registers caller_der (required;
+         * caller is its thumbprint). */
+
+        /* CR_CMD_CLIENT_CA_PUT; CR_CMD_CLIENT_CA_DELETE uses name only. */
+        struct {
+            char *name;               /* 1..128 of [A-Za-z0-9_.-] */
+            enum cr_clearance clearance;
+            struct cr_permission *perms;
+            size_t n_perms;
+            struct cr_der_list certs; /* CA certificates (DER) */
+            enum cr_client_ca_mode mode;
+        } client_ca;
+
+        struct {
+            struct cr_der cert;        /* the new cluster certificate */
+            struct cr_der_list chain;  /* its chain, to serve with it */
+            struct cr_der sealed_key;  /* new private key, sealed by nodes */
+            bool switch_now;
+        } cluster_install;
+
+        /* CR_CMD_CLUSTER_CERT_CONFIRM and CR_CMD_CLUSTER_CERT_SWITCHED. */
+        struct {
+            uint64_t node_id;
+        } cluster_node;
+
+        /* CR_CMD_CLUSTER_CERT_CLEANUP: the voters in the proposer's raft
+         * configuration. When given, apply() refuses the cleanup unless
+         * every one of them has switched; always send them. */
+        struct {
+            uint64_t *voters;
+            size_t n_voters;
+        } cluster_cleanup;
     } u;
 };
 

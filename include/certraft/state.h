@@ -3,8 +3,10 @@
  *
  * One `struct cr_state` per node holds everything the raft log builds: the
  * certificate registry (entries by thumbprint, collections of primary and
- * secondary certificates), the cluster certificate(s), pending node joins,
- * databases and their JSON documents, and the audit trail. It changes only
+ * secondary certificates, an index by public key pinning hash), the
+ * cluster certificate(s) and a replacement in progress, client CA
+ * bundles, pending node joins, databases and their JSON documents, and
+ * the audit trail. It changes only
  * through cr_state_apply() (one committed log entry) and
  * cr_state_restore() (a snapshot), so every node that applied the same
  * entries holds the same state. apply() re-checks the caller's rights
@@ -70,6 +72,63 @@ struct cr_audit_record {
     enum cr_status status; /* CR_OK, or why it was refused */
 };
 
+/* A named client CA bundle (CockroachDB's model): any certificate that
+ * chains to one of its certificates, and is valid, authenticates with the
+ * bundle's clearance and permissions (authentication step 5). */
+enum cr_client_ca_status {
+    CR_CLIENT_CA_NOT_SET = 0, /* no bundle of that name */
+    CR_CLIENT_CA_PENDING,     /* proposed, not applied yet: the node's view */
+    CR_CLIENT_CA_IS_SET,      /* applied: every bundle in the state */
+    CR_CLIENT_CA_FAILED       /* the proposal was refused: the node's view */
+};
+const char *cr_client_ca_status_name(enum cr_client_ca_status s); /* "IS_SET" */
+
+struct cr_client_ca {
+    char *name;
+    struct cr_der_list certs; /* trust anchors (DER, CA:TRUE), upload order */
+    enum cr_clearance clearance; /* ValidUser, Operator or ClusterAdmin */
+    struct cr_permission *perms; /* sorted by database name */
+    size_t n_perms;
+    enum cr_client_ca_status status; /* always IS_SET in the state */
+    uint64_t added_index;   /* log index that created it */
+    uint64_t updated_index; /* log index of the last PUT */
+    int64_t updated_ms;
+};
+
+/* The cluster certificate replacement (RavenDB's flow): INSTALL
+ * registers the new certificate as a ClusterNode entry next to the old
+ * one, nodes CONFIRM they hold it, each node SWITCHES to serving it when
+ * cr_replacement_should_switch() says so, and CLEANUP makes it the
+ * cluster certificate and removes the old one's entry. After CLEANUP the
+ * record stays, phase DONE (confirmed/switched cleared, the rest kept so
+ * a node that was away can see what happened), until the next INSTALL. */
+enum cr_replacement_phase {
+    CR_REPLACEMENT_NONE = 0,  /* no replacement was ever installed */
+    CR_REPLACEMENT_INSTALLED, /* installed, nobody confirmed yet */
+    CR_REPLACEMENT_CONFIRMING,/* some nodes confirmed, none switched */
+    CR_REPLACEMENT_SWITCHING, /* at least one node serves the new cert */
+    CR_REPLACEMENT_DONE       /* cleaned up: the new cert is the cluster's */
+};
+const char *cr_replacement_phase_name(enum cr_replacement_phase p);
+
+struct cr_replacement {
+    enum cr_replacement_phase phase;
+    char new_thumbprint[CR_THUMBPRINT_LEN + 1];
+    char old_thumbprint[CR_THUMBPRINT_LEN + 1]; /* the cert being replaced */
+    struct cr_der_list chain;  /* the new certificate's chain, if any */
+    struct cr_der sealed_key;  /* opaque: sealed by the node layer */
+    uint64_t *confirmed;       /* node ids, ascending */
+    size_t n_confirmed;
+    uint64_t *switched;        /* node ids, ascending */
+    size_t n_switched;
+    bool switch_now;
+    int64_t started_ms;        /* the INSTALL's time_ms */
+    uint64_t started_index;    /* the INSTALL's log index */
+    int64_t finished_ms;       /* the CLEANUP's time_ms; 0 before */
+    int64_t new_not_after;     /* unix seconds */
+    int64_t old_not_after;     /* unix seconds, at install time */
+};
+
 /* The outcome of applying one entry; identical on every node. */
 struct cr_apply_result {
     enum cr_status status;
@@ -114,10 +173,52 @@ void cr_state_cert_foreach(const struct cr_state *st, cr_cert_visit_fn fn,
 size_t cr_state_cluster_cert_count(const struct cr_state *st);
 const struct cr_cert_entry *cr_state_cluster_cert(const struct cr_state *st,
                                                   size_t i);
-/* True when @thumbprint is a cluster certificate or a ClusterNode entry:
- * the raft transport's trust decision. */
+/* True when @thumbprint is a cluster certificate or a ClusterNode entry
+ * (which includes the new certificate of a replacement in progress, so
+ * old and new are trusted together): the raft transport's trust
+ * decision. */
 bool cr_state_is_cluster_node(const struct cr_state *st,
                               const char *thumbprint);
+
+/* Registered entries (primaries or secondaries) whose public key pinning
+ * hash is @pin: at most @max of them into @out, in thumbprint order;
+ * returns how many there are. O(1) lookup plus the matches. */
+size_t cr_state_cert_by_pin(const struct cr_state *st, const char *pin,
+                            const struct cr_cert_entry **out, size_t max);
+
+/* The most recent CR_CMD_CERT_PURGE that applied: its log index in
+ * *index (0 when none since this state was created or restored) and the
+ * thumbprints it removed (every member of every purged collection, in
+ * thumbprint order) in *thumbs. Returns their number. Kept until the next
+ * purge or restore, so a node can report it after its proposal commits
+ * (check *index against the proposal's index). Not replicated state:
+ * snapshots and cr_state_equal() ignore it. */
+size_t cr_state_last_purged(const struct cr_state *st, uint64_t *index,
+                            const char (**thumbs)[CR_THUMBPRINT_LEN + 1]);
+
+/* --- client CAs ------------------------------------------------------ */
+
+size_t cr_state_client_ca_count(const struct cr_state *st);
+/* i-th bundle in name order, or NULL. */
+const struct cr_client_ca *cr_state_client_ca_get(const struct cr_state *st,
+                                                  size_t i);
+const struct cr_client_ca *cr_state_client_ca_find(const struct cr_state *st,
+                                                   const char *name);
+
+/* --- cluster certificate replacement -------------------------------- */
+
+/* Never NULL; phase CR_REPLACEMENT_NONE when there is none. */
+const struct cr_replacement *cr_state_replacement(const struct cr_state *st);
+
+/* Should nodes switch to the new certificate now? True while a
+ * replacement is in progress and any of: every voter in @voter_ids has
+ * confirmed (an empty voter list never counts as "all"); switch_now was
+ * asked for; the old certificate has 3 days or less left at @now_ms
+ * (@old_not_after in unix seconds); a node has switched already (the
+ * decision was taken, the others follow). Pure: no state, no clock. */
+bool cr_replacement_should_switch(const struct cr_replacement *r,
+                                  const uint64_t *voter_ids, size_t n,
+                                  int64_t now_ms, int64_t old_not_after);
 
 /* --- nodes ----------------------------------------------------------- */
 

@@ -35,6 +35,11 @@ struct cr_cert_info {
     bool self_signed; /* subject == issuer and verifies with its own key */
     unsigned char *der;
     size_t der_len;
+    /* What implicit trust and client CAs look at (added after the
+     * fields above, so existing initialisers keep working). */
+    bool key_cert_sign;     /* a keyUsage extension with keyCertSign */
+    char *authority_key_id; /* AKI keyIdentifier, upper-case hex; "" if none */
+    char *subject_key_id;   /* SKI, upper-case hex; "" if none */
 };
 
 /* Parse one DER certificate. Fills every field of @out (which owns copies). */

@@ -3,11 +3,13 @@
  * types, the per-invocation context, exit codes and output helpers.
  *
  * Adding a command: write a handler and an option table in the group's
- * file (certctl_cluster.c, certctl_certs.c) and add one entry to that
+ * file (certctl_cluster.c, certctl_certs.c, ...) and add one entry to that
  * group's command array. Adding a group: a new certctl_<group>.c with its
- * array, and one line in the group table in certctl_main.c. Option
- * parsing, --help, the environment fallback and required-option checks
- * all come from the option table.
+ * array, and one line in the group table in certctl_main.c; a group that
+ * is a command by itself ("certctl audit") names it in `direct` instead.
+ * Option parsing, --help, the environment fallback, required-option
+ * checks and the one positional argument a command may take all come from
+ * the command's entry and its option table.
  */
 #ifndef CERTCTL_H
 #define CERTCTL_H
@@ -39,17 +41,24 @@ struct certctl_command
     const char *example;     /* one or more full command lines */
     const struct certctl_opt *opts;
     certctl_handler run;
+    /* Name of the option a single positional argument stands for ("db
+     * create hr" = "db create --name hr"), or NULL if it takes none. */
+    const char *positional;
 };
 
 struct certctl_group
 {
     const char *name;
     const char *summary;
-    const struct certctl_command *commands;
+    const struct certctl_command *commands; /* NULL when direct is set */
+    const struct certctl_command *direct;   /* the group is this command */
 };
 
 extern const struct certctl_command certctl_cluster_commands[];
 extern const struct certctl_command certctl_certs_commands[];
+extern const struct certctl_command certctl_db_commands[];
+extern const struct certctl_command certctl_docs_commands[];
+extern const struct certctl_command certctl_audit_command;
 
 struct certctl_ctx
 {
@@ -78,11 +87,30 @@ int certctl_usage_fail(const struct certctl_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Sends a request (GET as a read, anything else as a write) and insists on
- * a 2xx reply with a JSON body. Returns 0 with r filled, or prints the
- * error ("certctl: 403 Forbidden: <Error>") and returns CERTCTL_EXIT_FAIL
- * with r empty. body may be NULL. */
+ * a 2xx reply with a JSON object as its body. Returns 0 with r filled, or
+ * prints the error ("certctl: 403 Forbidden: <Error>") and returns
+ * CERTCTL_EXIT_FAIL with r empty. body may be NULL. */
 int certctl_call(struct certctl_ctx *ctx, const char *method, const char *path,
                  json_t *body, struct certctl_reply *r);
+
+/* What certctl_call_ex() insists a 2xx reply's body is. */
+enum certctl_reply_kind
+{
+    CERTCTL_REPLY_OBJECT,   /* a JSON object, in r->json */
+    CERTCTL_REPLY_ANY_JSON, /* any JSON value (a stored document) */
+    CERTCTL_REPLY_BINARY,   /* anything non-empty (a zip, a PFX) */
+};
+
+/* certctl_call() with the body as JSON text (sent as is, so a document's
+ * numbers keep their digits), the media type to Accept, and what the reply
+ * must be. Errors (non-2xx) are reported from their JSON as usual. */
+int certctl_call_ex(struct certctl_ctx *ctx, const char *method, const char *path,
+                    const char *body, const char *accept, enum certctl_reply_kind kind,
+                    struct certctl_reply *r);
+
+/* "certs list", or "audit" for a group that is a command itself. */
+const char *certctl_command_words(const struct certctl_group *g,
+                                  const struct certctl_command *c, char *buf, size_t n);
 
 /* Formats a non-2xx or non-JSON reply as one line, e.g.
  * "403 Forbidden: unknown certificate ABC". */
@@ -96,6 +124,11 @@ int certctl_opt_u64(const struct certctl_ctx *ctx, const struct certctl_args *ar
 
 /* Pretty-prints a JSON value and a newline. Returns an exit code. */
 int certctl_print_json(struct certctl_ctx *ctx, const json_t *j);
+
+/* Pretty-prints valid JSON text token for token (certctl_json_pretty())
+ * and a newline: for documents, whose numbers must not be rewritten.
+ * Returns an exit code. */
+int certctl_print_json_text(struct certctl_ctx *ctx, const char *text, size_t len);
 
 /* A JSON scalar as text: strings as is, numbers in decimal, booleans as
  * yes/no, missing or null as "-". Returns buf. */

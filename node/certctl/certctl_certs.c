@@ -1,6 +1,7 @@
 /*
- * certctl_certs.c - "certctl certs ...": registering, listing and deleting
- * client certificates, and asking who we are.
+ * certctl_certs.c - "certctl certs ...": registering, listing, editing,
+ * deleting and purging client certificates, and asking who we are. The
+ * commands that write certificate files are in certctl_certgen.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "certctl.h"
+#include "certctl_certs.h"
 #include "certctl_str.h"
 #include "certctl_table.h"
 
@@ -18,9 +20,9 @@
  * keeps a wrong --file (a disk image, /dev/zero) from being read whole. */
 #define CERTCTL_MAX_CERT_FILE (1024L * 1024L)
 
-static const char *const clearance_choices[] = {"ClusterAdmin", "Operator", "ValidUser",
-                                                NULL};
-static const char *const level_choices[] = {"Admin", "ReadWrite", "Read", NULL};
+const char *const certctl_clearance_choices[] = {"ClusterAdmin", "Operator", "ValidUser",
+                                                 NULL};
+const char *const certctl_level_choices[] = {"Admin", "ReadWrite", "Read", NULL};
 
 /* "db1:Admin,db2:Read" from a Permissions object, databases sorted so that
  * the output does not depend on the server's ordering. */
@@ -85,7 +87,7 @@ static const struct certctl_opt upload_opts[] = {
     {"password", CERTCTL_OPT_STRING, CERTCTL_OPT_SECRET, "PW", "password of a PFX --file",
      NULL, NULL, NULL},
     {"clearance", CERTCTL_OPT_STRING, 0, "LEVEL", "security clearance", NULL, "ValidUser",
-     clearance_choices},
+     certctl_clearance_choices},
     {"perm", CERTCTL_OPT_LIST, 0, "DB=LEVEL",
      "access to database DB; LEVEL is Admin, ReadWrite or Read", NULL, NULL, NULL},
     {NULL, 0, 0, NULL, NULL, NULL, NULL, NULL},
@@ -136,9 +138,8 @@ fail:
     return -1;
 }
 
-/* Builds {"db": "Level", ...} from the --perm values, or prints why not. */
-static int build_permissions(struct certctl_ctx *ctx, const struct certctl_args *args,
-                             json_t **out)
+int certctl_build_permissions(struct certctl_ctx *ctx, const struct certctl_args *args,
+                              json_t **out)
 {
     const char *const *perms;
     size_t n = certctl_args_list(args, "perm", &perms), i;
@@ -149,7 +150,7 @@ static int build_permissions(struct certctl_ctx *ctx, const struct certctl_args 
     if (obj == NULL) {
         return certctl_fail("out of memory");
     }
-    certctl_choices_join(level_choices, allowed, sizeof(allowed));
+    certctl_choices_join(certctl_level_choices, allowed, sizeof(allowed));
     for (i = 0; i < n; i++) {
         const char *eq = strchr(perms[i], '=');
         char db[256];
@@ -160,7 +161,7 @@ static int build_permissions(struct certctl_ctx *ctx, const struct certctl_args 
                                       perms[i]);
         }
         snprintf(db, sizeof(db), "%.*s", (int)(eq - perms[i]), perms[i]);
-        if (certctl_choice_index(level_choices, eq + 1) < 0) {
+        if (certctl_choice_index(certctl_level_choices, eq + 1) < 0) {
             json_decref(obj);
             return certctl_usage_fail(ctx, "invalid access level '%.64s' for database '%s' "
                                            "(allowed: %s)",
@@ -223,7 +224,7 @@ static int cmd_upload(struct certctl_ctx *ctx, const struct certctl_args *args)
     int rc;
 
     /* The clearance was checked against its choices by the parser. */
-    rc = build_permissions(ctx, args, &perms);
+    rc = certctl_build_permissions(ctx, args, &perms);
     if (rc != 0) {
         return rc;
     }
@@ -500,6 +501,125 @@ static int cmd_whoami(struct certctl_ctx *ctx, const struct certctl_args *args)
     return rc;
 }
 
+/* ---- certs edit -------------------------------------------------------- */
+
+static const struct certctl_opt edit_opts[] = {
+    {"thumbprint", CERTCTL_OPT_STRING, CERTCTL_OPT_REQUIRED, "T",
+     "thumbprint of the certificate to change", NULL, NULL, NULL},
+    {"name", CERTCTL_OPT_STRING, 0, "NAME", "new name", NULL, NULL, NULL},
+    {"clearance", CERTCTL_OPT_STRING, 0, "LEVEL", "new security clearance", NULL, NULL,
+     certctl_clearance_choices},
+    {"perm", CERTCTL_OPT_LIST, 0, "DB=LEVEL",
+     "access to database DB; replaces all permissions; LEVEL is Admin, ReadWrite or Read",
+     NULL, NULL, NULL},
+    {"no-perms", CERTCTL_OPT_FLAG, 0, NULL, "remove all database permissions", NULL, NULL,
+     NULL},
+    {"disable", CERTCTL_OPT_FLAG, 0, NULL, "refuse the certificate from now on", NULL, NULL,
+     NULL},
+    {"enable", CERTCTL_OPT_FLAG, 0, NULL, "accept a disabled certificate again", NULL, NULL,
+     NULL},
+    {NULL, 0, 0, NULL, NULL, NULL, NULL, NULL},
+};
+
+static int print_entry(struct certctl_ctx *ctx, const json_t *e);
+
+static int cmd_edit(struct certctl_ctx *ctx, const struct certctl_args *args)
+{
+    const char *name = certctl_args_get(args, "name");
+    const char *clearance = certctl_args_get(args, "clearance");
+    int has_perms = certctl_args_given(args, "perm");
+    int no_perms = certctl_args_flag(args, "no-perms");
+    int disable = certctl_args_flag(args, "disable");
+    int enable = certctl_args_flag(args, "enable");
+    json_t *body, *perms = NULL;
+    struct certctl_reply r;
+    int rc;
+
+    if (has_perms && no_perms) {
+        return certctl_usage_fail(ctx, "--perm and --no-perms contradict each other");
+    }
+    if (disable && enable) {
+        return certctl_usage_fail(ctx, "--disable and --enable contradict each other");
+    }
+    if (name == NULL && clearance == NULL && !has_perms && !no_perms && !disable && !enable) {
+        return certctl_usage_fail(ctx, "nothing to change: give --name, --clearance, --perm, "
+                                       "--no-perms, --disable or --enable");
+    }
+    if (has_perms && (rc = certctl_build_permissions(ctx, args, &perms)) != 0) {
+        return rc;
+    }
+    if (no_perms && (perms = json_object()) == NULL) {
+        return certctl_fail("out of memory");
+    }
+    /* Only what is to change is sent: the server keeps the rest. */
+    body = json_pack("{s:s}", "Thumbprint", certctl_args_get(args, "thumbprint"));
+    rc = body == NULL;
+    if (rc == 0 && name != NULL) {
+        rc = json_object_set_new(body, "Name", json_string(name));
+    }
+    if (rc == 0 && clearance != NULL) {
+        rc = json_object_set_new(body, "SecurityClearance", json_string(clearance));
+    }
+    if (rc == 0 && perms != NULL) {
+        rc = json_object_set(body, "Permissions", perms);
+    }
+    if (rc == 0 && (disable || enable)) {
+        rc = json_object_set_new(body, "Disabled", json_boolean(disable));
+    }
+    json_decref(perms);
+    if (rc != 0) {
+        json_decref(body);
+        /* json_string() fails on bad UTF-8 as well as on lack of memory. */
+        return certctl_usage_fail(ctx, "--thumbprint and --name must be valid UTF-8");
+    }
+    rc = certctl_call(ctx, "POST", "/admin/certificates/edit", body, &r);
+    json_decref(body);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = ctx->g->output == CERTCTL_OUTPUT_JSON ? certctl_print_json(ctx, r.json)
+                                               : print_entry(ctx, r.json);
+    certctl_reply_free(&r);
+    return rc;
+}
+
+/* ---- certs purge ------------------------------------------------------- */
+
+static const struct certctl_opt purge_opts[] = {
+    {NULL, 0, 0, NULL, NULL, NULL, NULL, NULL},
+};
+
+static int cmd_purge(struct certctl_ctx *ctx, const struct certctl_args *args)
+{
+    struct certctl_reply r;
+    const json_t *purged, *v;
+    size_t i;
+    int rc;
+
+    (void)args;
+    rc = certctl_call(ctx, "DELETE", "/admin/certificates/purge", NULL, &r);
+    if (rc != 0) {
+        return rc;
+    }
+    purged = json_object_get(r.json, "Purged");
+    if (ctx->g->output == CERTCTL_OUTPUT_JSON) {
+        rc = certctl_print_json(ctx, r.json);
+    } else if (json_array_size(purged) == 0) {
+        /* stderr, so that stdout stays empty for scripts */
+        fputs("certctl: no expired certificates to purge\n", stderr);
+    } else {
+        json_array_foreach(purged, i, v)
+        {
+            char t[256];
+
+            certctl_scrub(t, sizeof(t), json_is_string(v) ? json_string_value(v) : "?");
+            fprintf(ctx->out, "purged %s\n", t);
+        }
+    }
+    certctl_reply_free(&r);
+    return rc;
+}
+
 /* ---- the group's table ------------------------------------------------- */
 
 const struct certctl_command certctl_certs_commands[] = {
@@ -509,18 +629,51 @@ const struct certctl_command certctl_certs_commands[] = {
      "collection. Prints the primary and secondary thumbprints.",
      "  certctl certs upload --name app1 --file app1.pem --clearance ValidUser \\\n"
      "      --perm orders=ReadWrite --perm reports=Read\n",
-     upload_opts, cmd_upload},
+     upload_opts, cmd_upload, NULL},
+    {"generate", "have the cluster create a certificate and key, and save them",
+     "Asks the cluster to create a new client certificate and private key,\n"
+     "registers it under --name with the clearance and permissions given, and\n"
+     "writes DIR/NAME.pfx, DIR/NAME.crt and DIR/NAME.key (or, with --zip, the\n"
+     "zip the node sent as DIR/NAME.zip). NAME is --name with '/', '\\' and\n"
+     "other characters not allowed in file names replaced by '_'. Files are\n"
+     "created with mode 0600 and never overwritten: if one exists, nothing is\n"
+     "requested. Prints the new thumbprint and the files written; the key is\n"
+     "never printed. With --password the PFX (and the key) are protected by it.",
+     "  certctl certs generate --name app1 --perm orders=ReadWrite --days 365 \\\n"
+     "      --key-type P-384 --out ./secrets\n",
+     certctl_generate_opts, certctl_cmd_generate, NULL},
     {"list", "list registered certificates",
      "Lists registered certificates, optionally filtered. Without --secondary\n"
      "only primary certificates are listed.",
-     "  certctl certs list --expiring-within-days 30\n", list_opts, cmd_list},
+     "  certctl certs list --expiring-within-days 30\n", list_opts, cmd_list, NULL},
+    {"edit", "rename, re-permission, disable or enable a certificate",
+     "Changes a registered certificate: its name, clearance or permissions\n"
+     "(--perm replaces them all; --no-perms removes them all), or disables or\n"
+     "re-enables it. Only what is given changes; at least one change is\n"
+     "needed. Prints the certificate as it now is.",
+     "  certctl certs edit --thumbprint 9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C"
+     "15B0F00A08 \\\n"
+     "      --perm orders=Read --disable\n",
+     edit_opts, cmd_edit, NULL},
     {"delete", "delete a certificate",
      "Deletes a registered certificate and prints every thumbprint deleted.",
      "  certctl certs delete --thumbprint 9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C"
      "15B0F00A08\n",
-     delete_opts, cmd_delete},
+     delete_opts, cmd_delete, NULL},
+    {"purge", "delete every expired certificate",
+     "Deletes every registered certificate whose validity has ended and prints\n"
+     "the thumbprints deleted.",
+     "  certctl certs purge\n", purge_opts, cmd_purge, NULL},
+    {"export-server", "save the cluster's server certificates as a PFX",
+     "Saves the certificates the nodes present to clients (public parts only,\n"
+     "no keys) as one PKCS#12 file with an empty password, e.g. for a client\n"
+     "to trust. The file is created with mode 0600; an existing one is only\n"
+     "replaced with --force.",
+     "  certctl certs export-server --out cluster.pfx\n", certctl_export_server_opts,
+     certctl_cmd_export_server, NULL},
     {"whoami", "show the certificate you are authenticated with",
      "Shows the registry entry of the client certificate certctl is using.",
-     "  certctl --pfx admin.pfx --password \"$PW\" certs whoami\n", whoami_opts, cmd_whoami},
-    {NULL, NULL, NULL, NULL, NULL, NULL},
+     "  certctl --pfx admin.pfx --password \"$PW\" certs whoami\n", whoami_opts, cmd_whoami,
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

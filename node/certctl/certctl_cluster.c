@@ -443,7 +443,8 @@ const struct certctl_command certctl_cluster_commands[] = {
      "Shows the cluster as the first reachable node sees it: every node with its\n"
      "role (Voter, Standby, Spare) and the leader marked '*', the raft term,\n"
      "commit and applied index, and the nodes waiting to join.",
-     "  certctl --url https://127.0.0.1:8001 cluster status\n", status_opts, cmd_status},
+     "  certctl --url https://127.0.0.1:8001 cluster status\n", status_opts, cmd_status,
+     NULL},
     {"add-node", "admit a new node and wait until it is a voter",
      "Registers a node as pending. The new node then fetches the cluster\n"
      "certificate, authenticating with the certificate whose thumbprint is\n"
@@ -453,13 +454,13 @@ const struct certctl_command certctl_cluster_commands[] = {
      "  certctl cluster add-node --id 4 --raft-address 127.0.0.1:7004 \\\n"
      "      --api-url https://127.0.0.1:8004 --thumbprint 9F86D081884C7D659A2FEAA0C55AD015"
      "A3BF4F1B2B0B822CD15D6C15B0F00A08\n",
-     add_node_opts, cmd_add_node},
+     add_node_opts, cmd_add_node, NULL},
     {"remove-node", "remove a node from the cluster",
      "Removes a node (voter, standby, spare or pending) from the cluster.",
-     "  certctl cluster remove-node --id 4\n", remove_node_opts, cmd_remove_node},
+     "  certctl cluster remove-node --id 4\n", remove_node_opts, cmd_remove_node, NULL},
     {"transfer-leadership", "make another node the leader",
      "Asks the leader to hand leadership to node --id, or to a node of its\n"
      "choosing, and prints the new leader.",
-     "  certctl cluster transfer-leadership --id 2\n", transfer_opts, cmd_transfer},
-    {NULL, NULL, NULL, NULL, NULL, NULL},
+     "  certctl cluster transfer-leadership --id 2\n", transfer_opts, cmd_transfer, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

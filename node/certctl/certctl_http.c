@@ -13,8 +13,8 @@
 
 #include "certctl_str.h"
 
-/* Replies are small JSON documents; a cap keeps a confused or hostile
- * server from filling memory. */
+/* Replies are small JSON documents or a zip of a few certificate files;
+ * a cap keeps a confused or hostile server from filling memory. */
 #define CERTCTL_MAX_REPLY (64u * 1024u * 1024u)
 /* A node that does not complete a TCP+TLS connection in this long is
  * taken as down, so that the next URL gets a chance before --timeout. */
@@ -40,8 +40,19 @@ enum attempt_result
 struct body_sink
 {
     struct certctl_reply *r;
+    size_t cap; /* bytes allocated at r->body */
     int too_big;
 };
+
+/* Overwrites and frees a buffer that may have held a private key (a
+ * generated certificate's zip) or a password. */
+static void wipe_free(void *p, size_t n)
+{
+    if (p != NULL) {
+        explicit_bzero(p, n);
+        free(p);
+    }
+}
 
 static int check_readable(const char *what, const char *path, char *err, size_t errlen)
 {
@@ -100,7 +111,7 @@ void certctl_client_free(struct certctl_client *c)
 
 void certctl_reply_free(struct certctl_reply *r)
 {
-    free(r->body);
+    wipe_free(r->body, r->len);
     json_decref(r->json);
     memset(r, 0, sizeof(*r));
 }
@@ -110,25 +121,67 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     struct body_sink *s = ud;
     struct certctl_reply *r = s->r;
     size_t n = size * nmemb;
-    char *p;
 
     if (n > CERTCTL_MAX_REPLY - r->len) {
         s->too_big = 1;
         return 0;
     }
-    p = realloc(r->body, r->len + n + 1);
-    if (p == NULL) {
-        return 0;
+    if (r->len + n + 1 > s->cap) {
+        /* Not realloc(): it would leave copies of the body (maybe a key)
+         * in freed memory. Doubling keeps the copies few. */
+        size_t cap = s->cap != 0 ? s->cap : 4096;
+        char *p;
+
+        while (cap < r->len + n + 1) {
+            cap *= 2;
+        }
+        p = malloc(cap);
+        if (p == NULL) {
+            return 0;
+        }
+        if (r->len > 0) {
+            memcpy(p, r->body, r->len);
+        }
+        wipe_free(r->body, s->cap);
+        r->body = p;
+        s->cap = cap;
     }
-    memcpy(p + r->len, data, n);
-    r->body = p;
+    memcpy(r->body + r->len, data, n);
     r->len += n;
     r->body[r->len] = '\0';
     return n;
 }
 
+/* Copies the value of header line `data` into dst if its name is `name`. */
+static void keep_header(const char *data, size_t n, const char *name, char *dst,
+                        size_t dstlen)
+{
+    size_t len = strlen(name);
+    char value[256];
+    size_t vlen;
+
+    if (n <= len || data[len] != ':' || strncasecmp(data, name, len) != 0) {
+        return;
+    }
+    data += len + 1;
+    n -= len + 1;
+    while (n > 0 && (*data == ' ' || *data == '\t')) {
+        data++;
+        n--;
+    }
+    while (n > 0 && (data[n - 1] == '\r' || data[n - 1] == '\n' || data[n - 1] == ' ' ||
+                     data[n - 1] == '\t')) {
+        n--;
+    }
+    vlen = n < sizeof(value) - 1 ? n : sizeof(value) - 1;
+    memcpy(value, data, vlen);
+    value[vlen] = '\0';
+    certctl_scrub(dst, dstlen, value);
+}
+
 /* Keeps the reason phrase of the last status line ("HTTP/1.1 403 Forbidden");
- * HTTP/2 has none, and the caller falls back to a built-in name. */
+ * HTTP/2 has none, and the caller falls back to a built-in name. Also keeps
+ * the one header certctl reads, a generated certificate's thumbprint. */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
     struct certctl_reply *r = ud;
@@ -137,10 +190,13 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     const char *p;
 
     if (n < 5 || strncmp(data, "HTTP/", 5) != 0) {
+        keep_header(data, n, "X-Certraft-Thumbprint", r->thumbprint, sizeof(r->thumbprint));
         return n;
     }
     snprintf(line, sizeof(line), "%.*s", (int)(n < sizeof(line) - 1 ? n : sizeof(line) - 1),
              data);
+    /* A new response (after a 100 Continue, say): forget the last one's. */
+    r->thumbprint[0] = '\0';
     r->reason[0] = '\0';
     p = strchr(line, ' '); /* before the status code */
     if (p != NULL) {
@@ -192,14 +248,14 @@ static enum attempt_result classify(CURLcode rc, CURL *curl)
  * otherwise r is empty and err says why (never the password or key). */
 static enum attempt_result attempt(struct certctl_client *c, const char *base,
                                    const char *method, const char *path,
-                                   const char *body, struct certctl_reply *r,
-                                   char *err, size_t errlen)
+                                   const char *body, const char *accept,
+                                   struct certctl_reply *r, char *err, size_t errlen)
 {
     const struct certctl_global *g = c->g;
     CURL *curl = c->curl;
     struct curl_slist *headers = NULL, *h;
-    struct body_sink sink = {r, 0};
-    struct certctl_buf url;
+    struct body_sink sink = {r, 0, 0};
+    struct certctl_buf url, accept_line;
     enum attempt_result res;
     CURLcode rc;
     long connect_timeout = g->timeout < CERTCTL_MAX_CONNECT_SECONDS ? g->timeout
@@ -207,12 +263,17 @@ static enum attempt_result attempt(struct certctl_client *c, const char *base,
 
     memset(r, 0, sizeof(*r));
     certctl_buf_init(&url);
-    if (certctl_buf_puts(&url, base) != 0 || certctl_buf_puts(&url, path) != 0) {
+    certctl_buf_init(&accept_line);
+    if (certctl_buf_puts(&url, base) != 0 || certctl_buf_puts(&url, path) != 0 ||
+        certctl_buf_printf(&accept_line, "Accept: %s", accept) != 0) {
         certctl_buf_free(&url);
+        certctl_buf_free(&accept_line);
         snprintf(err, errlen, "out of memory");
         return ATTEMPT_LOCAL;
     }
-    h = curl_slist_append(headers, "Accept: application/json");
+    /* curl_slist_append copies the string. */
+    h = curl_slist_append(headers, accept_line.data);
+    certctl_buf_free(&accept_line);
     if (h != NULL) {
         headers = h;
         /* No "Expect: 100-continue" round trip for our small bodies. */
@@ -306,7 +367,7 @@ static enum attempt_result attempt(struct certctl_client *c, const char *base,
                           c->curl_err[0] != '\0' ? c->curl_err : curl_easy_strerror(rc));
         }
         snprintf(err, errlen, "%s: %s", base, detail);
-        free(r->body);
+        wipe_free(r->body, sink.cap);
         memset(r, 0, sizeof(*r));
     }
     /* CURLOPT_ERRORBUFFER and the header list must not outlive this call. */
@@ -327,8 +388,8 @@ static void add_failure(char *all, size_t n, const char *what)
     }
 }
 
-int certctl_client_read(struct certctl_client *c, const char *path,
-                        struct certctl_reply *r, char *err, size_t errlen)
+static int read_as(struct certctl_client *c, const char *path, const char *accept,
+                   struct certctl_reply *r, char *err, size_t errlen)
 {
     char failures[1024] = "";
     char one[CURL_ERROR_SIZE + 256];
@@ -336,7 +397,8 @@ int certctl_client_read(struct certctl_client *c, const char *path,
     size_t i;
 
     if (c->live != NULL) {
-        enum attempt_result res = attempt(c, c->live, "GET", path, NULL, r, one, sizeof(one));
+        enum attempt_result res =
+            attempt(c, c->live, "GET", path, NULL, accept, r, one, sizeof(one));
 
         if (res == ATTEMPT_ANSWERED) {
             return 0;
@@ -356,7 +418,7 @@ int certctl_client_read(struct certctl_client *c, const char *path,
         if (url == tried) {
             continue;
         }
-        res = attempt(c, url, "GET", path, NULL, r, one, sizeof(one));
+        res = attempt(c, url, "GET", path, NULL, accept, r, one, sizeof(one));
         if (res == ATTEMPT_ANSWERED) {
             c->live = url;
             return 0;
@@ -369,6 +431,12 @@ int certctl_client_read(struct certctl_client *c, const char *path,
     }
     snprintf(err, errlen, "no node answered (%s)", failures);
     return -1;
+}
+
+int certctl_client_read(struct certctl_client *c, const char *path,
+                        struct certctl_reply *r, char *err, size_t errlen)
+{
+    return read_as(c, path, "application/json", r, err, errlen);
 }
 
 static int same_url(const char *a, const char *b)
@@ -411,9 +479,9 @@ static const char *leader_url(const struct certctl_reply *topo, char *buf, size_
     return buf;
 }
 
-int certctl_client_write(struct certctl_client *c, const char *method,
-                         const char *path, const char *body,
-                         struct certctl_reply *r, char *err, size_t errlen)
+static int write_as(struct certctl_client *c, const char *method, const char *path,
+                    const char *body, const char *accept, struct certctl_reply *r,
+                    char *err, size_t errlen)
 {
     struct certctl_reply topo;
     char leader_buf[512];
@@ -430,7 +498,7 @@ int certctl_client_write(struct certctl_client *c, const char *method,
     certctl_reply_free(&topo);
 
     if (leader != NULL && !same_url(leader, c->live)) {
-        res = attempt(c, leader, method, path, body, r, one, sizeof(one));
+        res = attempt(c, leader, method, path, body, accept, r, one, sizeof(one));
         if (res == ATTEMPT_ANSWERED) {
             return 0;
         }
@@ -441,7 +509,7 @@ int certctl_client_write(struct certctl_client *c, const char *method,
         }
         /* The leader is unreachable from here; the live node forwards. */
     }
-    res = attempt(c, c->live, method, path, body, r, one, sizeof(one));
+    res = attempt(c, c->live, method, path, body, accept, r, one, sizeof(one));
     if (res == ATTEMPT_ANSWERED) {
         return 0;
     }
@@ -451,4 +519,21 @@ int certctl_client_write(struct certctl_client *c, const char *method,
         snprintf(err, errlen, "%s (the request may or may not have been applied)", one);
     }
     return -1;
+}
+
+int certctl_client_write(struct certctl_client *c, const char *method,
+                         const char *path, const char *body,
+                         struct certctl_reply *r, char *err, size_t errlen)
+{
+    return write_as(c, method, path, body, "application/json", r, err, errlen);
+}
+
+int certctl_client_request(struct certctl_client *c, const char *method,
+                           const char *path, const char *body, const char *accept,
+                           struct certctl_reply *r, char *err, size_t errlen)
+{
+    if (strcmp(method, "GET") == 0) {
+        return read_as(c, path, accept, r, err, errlen);
+    }
+    return write_as(c, method, path, body, accept, r, err, errlen);
 }

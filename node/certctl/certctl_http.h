@@ -26,9 +26,12 @@ struct certctl_reply
 {
     long status;     /* HTTP status code */
     char reason[64]; /* reason phrase from the status line (may be empty) */
-    char *body;      /* NUL-terminated */
+    char *body;      /* NUL-terminated; may be binary (a zip, a PFX) */
     size_t len;
     json_t *json;    /* the parsed body, or NULL if it was not JSON */
+    /* X-Certraft-Thumbprint of a generated certificate, scrubbed of
+     * control characters; empty when absent. */
+    char thumbprint[160];
 };
 
 /* Creates a client; g must outlive it. Returns 0, or -1 with err. */
@@ -47,6 +50,14 @@ int certctl_client_write(struct certctl_client *c, const char *method,
                          const char *path, const char *body,
                          struct certctl_reply *r, char *err, size_t errlen);
 
+/* Either of the above (a GET is a read), asking for `accept` as the
+ * reply's media type instead of application/json. body, if any, is JSON. */
+int certctl_client_request(struct certctl_client *c, const char *method,
+                           const char *path, const char *body, const char *accept,
+                           struct certctl_reply *r, char *err, size_t errlen);
+
+/* Frees a reply, first overwriting its body: a generated certificate's
+ * reply holds its private key. */
 void certctl_reply_free(struct certctl_reply *r);
 
 #endif /* CERTCTL_HTTP_H */

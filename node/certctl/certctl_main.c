@@ -3,6 +3,7 @@
  * command through the group/command tables, and the help texts.
  *
  *   certctl [global options] <group> <command> [options]
+ *   certctl [global options] audit [options]   (a group that is a command)
  *
  * Exit codes: 0 success, 1 the server or network failed the request,
  * 2 usage error (unknown command or option, bad or missing value).
@@ -16,9 +17,14 @@
 #include "certctl.h"
 
 static const struct certctl_group certctl_groups[] = {
-    {"cluster", "Manage cluster membership and leadership", certctl_cluster_commands},
-    {"certs", "Manage client certificates and their permissions", certctl_certs_commands},
-    {NULL, NULL, NULL},
+    {"cluster", "Manage cluster membership and leadership", certctl_cluster_commands, NULL},
+    {"certs", "Manage client certificates and their permissions", certctl_certs_commands,
+     NULL},
+    {"db", "Create, delete and list databases", certctl_db_commands, NULL},
+    {"docs", "Store, read, delete and list documents in a database", certctl_docs_commands,
+     NULL},
+    {"audit", "Show the audit log of requests", NULL, &certctl_audit_command},
+    {NULL, NULL, NULL, NULL},
 };
 
 static const char certctl_main_example[] =
@@ -49,6 +55,10 @@ static void print_main_help(FILE *out)
     certctl_args_print_help(certctl_global_opts, out);
     fputs("\nCommands:\n", out);
     for (g = certctl_groups; g->name != NULL; g++) {
+        if (g->direct != NULL) {
+            fprintf(out, "  %-28s  %s\n", g->name, g->direct->summary);
+            continue;
+        }
         for (c = g->commands; c->name != NULL; c++) {
             char both[64];
 
@@ -82,15 +92,23 @@ static void print_command_help(const struct certctl_group *g,
                                const struct certctl_command *c, FILE *out)
 {
     const struct certctl_opt *o;
+    char words[128];
 
-    fprintf(out, "Usage: certctl [global options] %s %s", g->name, c->name);
+    fprintf(out, "Usage: certctl [global options] %s",
+            certctl_command_words(g, c, words, sizeof(words)));
     for (o = c->opts; o->name != NULL; o++) {
-        if ((o->flags & CERTCTL_OPT_REQUIRED) != 0) {
+        if (c->positional != NULL && strcmp(o->name, c->positional) == 0) {
+            fprintf(out, " %s", o->metavar != NULL ? o->metavar : "VALUE");
+        } else if ((o->flags & CERTCTL_OPT_REQUIRED) != 0) {
             fprintf(out, " --%s %s", o->name, o->metavar != NULL ? o->metavar : "VALUE");
         }
     }
     fprintf(out, " [options]\n\n%s\n\nOptions:\n", c->description);
     certctl_args_print_help(c->opts, out);
+    if (c->positional != NULL) {
+        fprintf(out, "\nThe --%s value may also be given as the only argument.\n",
+                c->positional);
+    }
     fprintf(out, "\nGlobal options (--url, --cert, --key, --pfx, --password, --cacert,\n"
                  "--insecure, --output, --timeout) go before '%s'; see certctl --help.\n\n"
                  "Example:\n%s",
@@ -172,6 +190,33 @@ int certctl_connect(struct certctl_ctx *ctx)
     return CERTCTL_EXIT_OK;
 }
 
+/* Parses a command's words: options, and the one positional argument the
+ * command may take, before or after them. Returns 0 or -1 with err. */
+static int parse_command_words(struct certctl_args *cargs, const struct certctl_command *c,
+                               int argc, char *const *argv, char *err, size_t errlen)
+{
+    char origin[64];
+    const struct certctl_opt *o;
+
+    if (c->positional == NULL) {
+        return certctl_args_parse(cargs, argc, argv, 0, err, errlen);
+    }
+    if (certctl_args_parse(cargs, argc, argv, 1, err, errlen) != 0) {
+        return -1;
+    }
+    if (cargs->help || cargs->nrest == 0) {
+        return 0;
+    }
+    for (o = c->opts; strcmp(o->name, c->positional) != 0; o++) {
+    }
+    snprintf(origin, sizeof(origin), "%s", o->metavar != NULL ? o->metavar : "argument");
+    if (certctl_args_set(cargs, c->positional, cargs->rest[0], origin, err, errlen) != 0) {
+        return -1;
+    }
+    /* Options may follow it; a second positional word is an error. */
+    return certctl_args_parse(cargs, cargs->nrest - 1, cargs->rest + 1, 0, err, errlen);
+}
+
 /* Parses and runs one command; gargs holds the parsed global options. */
 static int run_command(struct certctl_args *gargs, const struct certctl_group *g,
                        const struct certctl_command *c, int argc, char *const *argv)
@@ -179,22 +224,23 @@ static int run_command(struct certctl_args *gargs, const struct certctl_group *g
     struct certctl_args cargs;
     struct certctl_ctx ctx;
     char err[512];
-    char see[96];
+    char words[128];
+    char see[136];
     int rc;
 
-    snprintf(see, sizeof(see), "%s %s ", g->name, c->name);
+    snprintf(see, sizeof(see), "%s ", certctl_command_words(g, c, words, sizeof(words)));
     if (certctl_args_init(&cargs, c->opts) != 0) {
         return certctl_fail("out of memory");
     }
-    if (certctl_args_parse(&cargs, argc, argv, 0, err, sizeof(err)) != 0) {
+    if (parse_command_words(&cargs, c, argc, argv, err, sizeof(err)) != 0) {
         if (is_global_option(cargs.unknown)) {
             /* Name only: "--password=x" must not echo x. */
             int len = (int)strcspn(cargs.unknown, "=");
 
             snprintf(err, sizeof(err),
                      "%.*s is a global option: put it before '%s' "
-                     "(certctl %.*s ... %s %s)",
-                     len, cargs.unknown, g->name, len, cargs.unknown, g->name, c->name);
+                     "(certctl %.*s ... %s)",
+                     len, cargs.unknown, g->name, len, cargs.unknown, words);
         }
         certctl_args_free(&cargs);
         return usage(err, see);
@@ -203,6 +249,18 @@ static int run_command(struct certctl_args *gargs, const struct certctl_group *g
         print_command_help(g, c, stdout);
         certctl_args_free(&cargs);
         return CERTCTL_EXIT_OK;
+    }
+    if (c->positional != NULL && !certctl_args_given(&cargs, c->positional)) {
+        /* Say it the way the help's usage line shows it. */
+        const struct certctl_opt *o = c->opts;
+
+        while (strcmp(o->name, c->positional) != 0) {
+            o++;
+        }
+        snprintf(err, sizeof(err), "missing %s (give it as the argument or as --%s)",
+                 o->metavar != NULL ? o->metavar : "argument", o->name);
+        certctl_args_free(&cargs);
+        return usage(err, see);
     }
     if (certctl_args_apply_env(&cargs, env_lookup, NULL, err, sizeof(err)) != 0 ||
         certctl_args_check_required(&cargs, err, sizeof(err)) != 0) {
@@ -259,6 +317,16 @@ int main(int argc, char **argv)
         goto out;
     }
     snprintf(see, sizeof(see), "%s ", g->name);
+    if (g->direct != NULL) {
+        /* "certctl audit --help" is the command's own help. */
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            rc = certctl_fail("cannot initialise libcurl");
+            goto out;
+        }
+        rc = run_command(&gargs, g, g->direct, gargs.nrest - 1, gargs.rest + 1);
+        curl_global_cleanup();
+        goto out;
+    }
     if (gargs.nrest == 1) {
         snprintf(err, sizeof(err), "missing command after '%s'", g->name);
         rc = usage(err, see);

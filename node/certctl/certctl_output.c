@@ -22,16 +22,28 @@ int certctl_fail(const char *fmt, ...)
     return CERTCTL_EXIT_FAIL;
 }
 
+const char *certctl_command_words(const struct certctl_group *g,
+                                  const struct certctl_command *c, char *buf, size_t n)
+{
+    if (g->direct != NULL) {
+        snprintf(buf, n, "%s", g->name);
+    } else {
+        snprintf(buf, n, "%s %s", g->name, c->name);
+    }
+    return buf;
+}
+
 int certctl_usage_fail(const struct certctl_ctx *ctx, const char *fmt, ...)
 {
     char msg[1024];
+    char words[128];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "certctl: %s\nsee certctl %s %s --help\n", msg, ctx->group->name,
-            ctx->cmd->name);
+    fprintf(stderr, "certctl: %s\nsee certctl %s --help\n", msg,
+            certctl_command_words(ctx->group, ctx->cmd, words, sizeof(words)));
     return CERTCTL_EXIT_USAGE;
 }
 
@@ -88,11 +100,25 @@ void certctl_reply_error(const struct certctl_reply *r, char *buf, size_t n)
     snprintf(buf, n, "%s: %s", head, detail);
 }
 
-int certctl_call(struct certctl_ctx *ctx, const char *method, const char *path,
-                 json_t *body, struct certctl_reply *r)
+/* Whether a 2xx body is valid JSON even where jansson's default decoding
+ * refused it: integers beyond 64 bits are fine in a stored document. */
+static int is_json_text(const struct certctl_reply *r)
+{
+    json_t *j;
+
+    if (r->json != NULL) {
+        return 1;
+    }
+    j = json_loadb(r->body, r->len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+    json_decref(j);
+    return j != NULL;
+}
+
+int certctl_call_ex(struct certctl_ctx *ctx, const char *method, const char *path,
+                    const char *body, const char *accept, enum certctl_reply_kind kind,
+                    struct certctl_reply *r)
 {
     char err[2048];
-    char *text = NULL;
     int rc;
 
     memset(r, 0, sizeof(*r));
@@ -100,31 +126,60 @@ int certctl_call(struct certctl_ctx *ctx, const char *method, const char *path,
     if (rc != 0) {
         return rc;
     }
-    if (body != NULL) {
-        text = json_dumps(body, JSON_COMPACT);
-        if (text == NULL) {
-            return certctl_fail("out of memory");
-        }
-    }
-    if (strcmp(method, "GET") == 0) {
-        rc = certctl_client_read(ctx->client, path, r, err, sizeof(err));
-    } else {
-        rc = certctl_client_write(ctx->client, method, path, text, r, err, sizeof(err));
-    }
-    if (text != NULL) {
-        /* The body may carry a certificate password: wipe it. */
-        memset(text, 0, strlen(text));
-        free(text);
-    }
-    if (rc != 0) {
+    if (certctl_client_request(ctx->client, method, path, body, accept, r, err,
+                               sizeof(err)) != 0) {
         return certctl_fail("%s", err);
     }
-    if (r->status < 200 || r->status > 299 || !json_is_object(r->json)) {
+    if (r->status < 200 || r->status > 299) {
         certctl_reply_error(r, err, sizeof(err));
         certctl_reply_free(r);
         return certctl_fail("%s", err);
     }
-    return 0;
+    switch (kind) {
+    case CERTCTL_REPLY_OBJECT:
+        if (json_is_object(r->json)) {
+            return 0;
+        }
+        certctl_reply_error(r, err, sizeof(err));
+        break;
+    case CERTCTL_REPLY_ANY_JSON:
+        if (r->len > 0 && is_json_text(r)) {
+            return 0;
+        }
+        snprintf(err, sizeof(err), "%ld: the node's reply is not JSON", r->status);
+        break;
+    case CERTCTL_REPLY_BINARY:
+        if (r->len > 0) {
+            return 0;
+        }
+        snprintf(err, sizeof(err), "%ld: the node's reply is empty", r->status);
+        break;
+    }
+    certctl_reply_free(r);
+    return certctl_fail("%s", err);
+}
+
+int certctl_call(struct certctl_ctx *ctx, const char *method, const char *path,
+                 json_t *body, struct certctl_reply *r)
+{
+    char *text = NULL;
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    if (body != NULL) {
+        text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text == NULL) {
+            return certctl_fail("out of memory");
+        }
+    }
+    rc = certctl_call_ex(ctx, method, path, text, "application/json", CERTCTL_REPLY_OBJECT,
+                         r);
+    if (text != NULL) {
+        /* The body may carry a certificate password: wipe it. */
+        explicit_bzero(text, strlen(text));
+        free(text);
+    }
+    return rc;
 }
 
 int certctl_opt_u64(const struct certctl_ctx *ctx, const struct certctl_args *args,
@@ -145,11 +200,26 @@ int certctl_opt_u64(const struct certctl_ctx *ctx, const struct certctl_args *ar
 
 int certctl_print_json(struct certctl_ctx *ctx, const json_t *j)
 {
-    if (json_dumpf(j, ctx->out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||
+    if (json_dumpf(j, ctx->out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) != 0 ||
         fputc('\n', ctx->out) == EOF) {
         return certctl_fail("cannot write output");
     }
     return CERTCTL_EXIT_OK;
+}
+
+int certctl_print_json_text(struct certctl_ctx *ctx, const char *text, size_t len)
+{
+    struct certctl_buf b;
+    int rc = CERTCTL_EXIT_OK;
+
+    certctl_buf_init(&b);
+    if (certctl_json_pretty(&b, text, len) != 0) {
+        rc = certctl_fail("out of memory");
+    } else if (fwrite(b.data, 1, b.len, ctx->out) != b.len || fputc('\n', ctx->out) == EOF) {
+        rc = certctl_fail("cannot write output");
+    }
+    certctl_buf_free(&b);
+    return rc;
 }
 
 const char *certctl_json_text(const json_t *v, char *buf, size_t n)

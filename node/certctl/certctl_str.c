@@ -1,5 +1,6 @@
 /*
- * certctl_str.c - growable buffer, percent-encoding and text scrubbing.
+ * certctl_str.c - growable buffer, percent-encoding, text scrubbing and
+ * JSON re-indentation.
  */
 #include "certctl_str.h"
 
@@ -191,4 +192,132 @@ size_t certctl_display_width(const char *s)
         }
     }
     return w;
+}
+
+static int pretty_newline(struct certctl_buf *b, size_t depth)
+{
+    if (certctl_buf_puts(b, "\n") != 0) {
+        return -1;
+    }
+    while (depth-- > 0) {
+        if (certctl_buf_puts(b, "  ") != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int is_json_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Copies the string token starting at s[*i] (the opening quote). */
+static int pretty_string(struct certctl_buf *b, const char *s, size_t len, size_t *i)
+{
+    size_t p = *i + 1;
+
+    if (certctl_buf_append(b, "\"", 1) != 0) {
+        return -1;
+    }
+    while (p < len && s[p] != '"') {
+        unsigned char c = (unsigned char)s[p];
+        int rc;
+
+        if (c == '\\' && p + 1 < len) {
+            rc = certctl_buf_append(b, s + p, 2); /* an escape, whatever it is */
+            p += 2;
+        } else if (c == 0x7f) {
+            rc = certctl_buf_puts(b, "\\u007f");
+            p++;
+        } else if (c == 0xc2 && p + 1 < len && (unsigned char)s[p + 1] >= 0x80 &&
+                   (unsigned char)s[p + 1] <= 0x9f) {
+            rc = certctl_buf_printf(b, "\\u%04x", (unsigned)(unsigned char)s[p + 1]);
+            p += 2;
+        } else {
+            rc = certctl_buf_append(b, s + p, 1);
+            p++;
+        }
+        if (rc != 0) {
+            return -1;
+        }
+    }
+    *i = p < len ? p + 1 : p; /* past the closing quote */
+    return certctl_buf_append(b, "\"", 1);
+}
+
+int certctl_json_pretty(struct certctl_buf *b, const char *s, size_t len)
+{
+    size_t i = 0, depth = 0;
+
+    /* Empty containers stay "{}" and "[]", as jansson writes them. The
+     * empty append makes b->data non-NULL even for empty input. */
+    if (certctl_buf_append(b, "", 0) != 0) {
+        return -1;
+    }
+    while (i < len) {
+        char c = s[i];
+        int rc = 0;
+
+        if (is_json_blank(c)) {
+            i++;
+            continue;
+        }
+        if (c == '"') {
+            if (pretty_string(b, s, len, &i) != 0) {
+                return -1;
+            }
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            size_t j = i + 1;
+
+            while (j < len && is_json_blank(s[j])) {
+                j++;
+            }
+            if (j < len && s[j] == (c == '{' ? '}' : ']')) {
+                rc = certctl_buf_puts(b, c == '{' ? "{}" : "[]");
+                i = j + 1;
+            } else {
+                rc = certctl_buf_append(b, &c, 1);
+                if (rc == 0) {
+                    rc = pretty_newline(b, ++depth);
+                }
+                i++;
+            }
+        } else if (c == '}' || c == ']') {
+            depth = depth > 0 ? depth - 1 : 0;
+            rc = pretty_newline(b, depth);
+            if (rc == 0) {
+                rc = certctl_buf_append(b, &c, 1);
+            }
+            i++;
+        } else if (c == ',') {
+            rc = certctl_buf_append(b, ",", 1);
+            if (rc == 0) {
+                rc = pretty_newline(b, depth);
+            }
+            i++;
+        } else if (c == ':') {
+            rc = certctl_buf_puts(b, ": ");
+            i++;
+        } else {
+            /* number, true, false, null: up to the next delimiter */
+            size_t j = i;
+
+            while (j < len && !is_json_blank(s[j]) && s[j] != ',' && s[j] != ':' &&
+                   s[j] != ']' && s[j] != '}') {
+                j++;
+            }
+            if (j == i) {
+                j++; /* not JSON after all: copy it rather than stall */
+            }
+            rc = certctl_buf_append(b, s + i, j - i);
+            i = j;
+        }
+        if (rc != 0) {
+            return -1;
+        }
+    }
+    return 0;
 }

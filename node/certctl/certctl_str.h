@@ -1,7 +1,7 @@
 /*
  * certctl_str.h - string helpers for certctl: a growable buffer, RFC 3986
- * percent-encoding of query values and scrubbing of server-supplied text
- * before it reaches a terminal.
+ * percent-encoding of query values, scrubbing of server-supplied text
+ * before it reaches a terminal, and JSON re-indentation.
  *
  * Pure (libc only) so that unit tests can compile it in directly.
  */
@@ -37,6 +37,15 @@ int certctl_query_add(struct certctl_buf *b, const char *key, const char *value)
  * that a hostile server cannot break our one-line messages or send
  * terminal escape sequences. Cut at a UTF-8 character boundary. */
 void certctl_scrub(char *dst, size_t n, const char *s);
+
+/* Appends JSON text s[0..len), which must already be known to be valid
+ * JSON, re-indented by two spaces per level like jansson's JSON_INDENT(2)
+ * output, but with every token copied as it was: numbers keep their exact
+ * digits and objects their key order and duplicates. DEL and C1 control
+ * characters inside strings are written as \u escapes (same meaning) so
+ * that a document cannot send terminal escape sequences. No final
+ * newline. Returns 0 or -1 when out of memory. */
+int certctl_json_pretty(struct certctl_buf *b, const char *s, size_t len);
 
 /* Number of terminal columns s takes, counting one per UTF-8 character. */
 size_t certctl_display_width(const char *s);

@@ -1,0 +1,56 @@
+/*
+ * apply_internal.h - what the apply*.c files share: the context of one
+ * entry being applied and RavenDB's collection rules.
+ *
+ * apply.c decodes, authenticates the caller and dispatches; each later
+ * group of commands lives in its own file (apply_trust.c: purge and
+ * implicit trust; apply_client_ca.c; apply_rotation.c) so that each
+ * file is about one concept.
+ */
+#ifndef CERTRAFT_SRC_APPLY_INTERNAL_H
+#define CERTRAFT_SRC_APPLY_INTERNAL_H
+
+#include <certraft/auth.h>
+
+#include "state_internal.h"
+
+#define CR_CLUSTER_CERT_NAME "Cluster Node Certificate"
+#define CR_CLUSTER_CERT_REPLACEMENT_NAME \
+    "Cluster Node Certificate (replacement)"
+
+struct apply_ctx {
+    struct cr_state *st;
+    uint64_t index;
+    const struct cr_command *cmd;
+    struct cr_identity id;
+    char target[160]; /* what the audit record names */
+    struct cr_error err;
+    char info[CR_ERROR_MSG_SIZE]; /* the result message on success */
+};
+
+/* Is @primary's collection the cluster certificate (or the new one of a
+ * replacement in progress)? Such collections are never removed by
+ * uploads, deletes, edits of clearance, purges or implicit trust. */
+bool cr_apply_cluster_collection(const struct cr_state *st,
+                                 const struct cr_cert_entry *primary);
+
+/* Is @primary's collection the caller's own: it holds the caller's
+ * certificate, or it is the entry an implicitly trusted caller renews?
+ * RavenDB: nobody deletes (or demotes) what they are connected with. */
+bool cr_apply_caller_owns(const struct apply_ctx *c,
+                          const struct cr_cert_entry *primary);
+
+/* apply_trust.c */
+enum cr_status cr_apply_cert_purge(struct apply_ctx *c);
+enum cr_status cr_apply_cert_implicit(struct apply_ctx *c);
+
+/* apply_client_ca.c */
+enum cr_status cr_apply_client_ca_put(struct apply_ctx *c);
+enum cr_status cr_apply_client_ca_delete(struct apply_ctx *c);
+
+/* apply_rotation.c */
+enum cr_status cr_apply_cluster_install(struct apply_ctx *c);
+enum cr_status cr_apply_cluster_node_report(struct apply_ctx *c);
+enum cr_status cr_apply_cluster_cleanup(struct apply_ctx *c);
+
+#endif /* CERTRAFT_SRC_APPLY_INTERNAL_H */
