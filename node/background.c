@@ -92,7 +92,8 @@ void cr_background_to_leader(struct cr_node *node, const char *path,
     }
     r->cert_pem = node->cert_pem;
     r->key_pem = node->key_pem;
-    r->ca_pem = NULL; /* followers trust the leader via the raft config */
+    r->ca_owned = cr_node_trusted_pem(node);
+    r->ca_pem = r->ca_owned;
     r->timeout_ms = 10000;
     if (r->method == NULL || r->url == NULL || r->body == NULL ||
         r->content_type == NULL ||

@@ -220,7 +220,43 @@ void cr_https_request_free(struct cr_https_request *r)
     free(r->resp_body);
     free(r->resp_type);
     free(r->resp_headers);
+    free(r->ca_owned);
     free(r);
+}
+
+static char *append_pem(char *bundle, const unsigned char *der, size_t len)
+{
+    char *pem = cr_der_to_pem(der, len);
+    size_t have = bundle ? strlen(bundle) : 0;
+    char *out = pem ? realloc(bundle, have + strlen(pem) + 1) : NULL;
+
+    if (out == NULL) {
+        free(pem);
+        return bundle;
+    }
+    memcpy(out + have, pem, strlen(pem) + 1);
+    free(pem);
+    return out;
+}
+
+char *cr_node_trusted_pem(struct cr_node *node)
+{
+    const struct cr_state *st = node->fsm.state;
+    const struct cr_replacement *r = cr_state_replacement(st);
+    char *bundle = strdup(node->cert_pem);
+
+    for (size_t i = 0; bundle && i < cr_state_cluster_cert_count(st); i++) {
+        const struct cr_cert_entry *e = cr_state_cluster_cert(st, i);
+        bundle = append_pem(bundle, e->der, e->der_len);
+    }
+    if (bundle != NULL && r->phase != CR_REPLACEMENT_NONE) {
+        const struct cr_cert_entry *e =
+            cr_state_cert_find(st, r->new_thumbprint);
+        if (e != NULL) {
+            bundle = append_pem(bundle, e->der, e->der_len);
+        }
+    }
+    return bundle;
 }
 
 static void forward_done(struct cr_https_request *r)
@@ -286,7 +322,8 @@ void cr_forward_call(struct cr_api_call *call, const char *leader_url)
     }
     r->cert_pem = node->cert_pem;
     r->key_pem = node->key_pem;
-    r->ca_pem = node->cert_pem;
+    r->ca_owned = cr_node_trusted_pem(node);
+    r->ca_pem = r->ca_owned != NULL ? r->ca_owned : node->cert_pem;
     r->timeout_ms = 15000;
     if (r->method == NULL || r->url == NULL || r->extra_header == NULL ||
         r->content_type == NULL ||

@@ -37,6 +37,7 @@ struct cr_https_request {
     const char *cert_pem; /* client certificate; borrowed */
     const char *key_pem;
     const char *ca_pem;   /* trusted server certificate(s); NULL: any */
+    char *ca_owned;       /* freed with the request (ca_pem may point here) */
     long timeout_ms;
     /* out */
     long status;        /* 0 when no HTTP answer came */
@@ -53,6 +54,12 @@ struct cr_https_request {
 int cr_https_request_start(uv_loop_t *loop, struct cr_https_request *r,
                            cr_https_cb cb);
 void cr_https_request_free(struct cr_https_request *r);
+
+/* Every certificate a node of this cluster may serve, as one PEM bundle
+ * (malloc'ed): the cluster certificate(s) and, during a replacement, the
+ * new one. Peers are verified against it, so forwarding keeps working
+ * while nodes switch certificates. */
+char *cr_node_trusted_pem(struct cr_node *node);
 
 /* Send @call to the leader at @leader_url with the caller's certificate in
  * a header, and relay the leader's answer. */

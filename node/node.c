@@ -90,50 +90,37 @@ static bool node_trust_peer(void *arg, const unsigned char *der, size_t len)
     return cr_state_is_cluster_node(node->fsm.state, thumbprint);
 }
 
-static int node_load_certificate(struct cr_node *node, char *err,
-                                 size_t errlen)
-{
-    char path[600];
-    struct cr_error cerr;
-    X509 *cert;
-    unsigned char *der = NULL;
-    size_t der_len = 0;
+/* Everything derived from one certificate and key: parsed objects, the
+ * thumbprint and the three TLS contexts. Built completely before it
+ * replaces the node's, so a bad certificate changes nothing. */
+struct node_identity {
+    char *cert_pem, *key_pem;
+    size_t cert_len, key_len;
+    X509 *x509;
+    EVP_PKEY *pkey;
+    char thumbprint[CR_THUMBPRINT_LEN + 1];
+    SSL_CTX *raft_server, *raft_client, *http;
+};
 
-    cr_path_join(path, sizeof path, node->config.data_dir,
-                 CR_FILE_CLUSTER_CERT);
-    node->cert_pem = cr_file_read(path, &node->cert_pem_len, err, errlen);
-    if (node->cert_pem == NULL) {
-        return -1;
+static void identity_free(struct node_identity *id)
+{
+    if (id->key_pem != NULL) {
+        OPENSSL_cleanse(id->key_pem, id->key_len);
     }
-    cr_path_join(path, sizeof path, node->config.data_dir,
-                 CR_FILE_CLUSTER_KEY);
-    node->key_pem = cr_file_read(path, &node->key_pem_len, err, errlen);
-    if (node->key_pem == NULL) {
-        return -1;
-    }
-    cert = cr_x509_from_pem(node->cert_pem, node->cert_pem_len, &cerr);
-    if (cert == NULL) {
-        snprintf(err, errlen, "%s: %s", CR_FILE_CLUSTER_CERT, cerr.msg);
-        return -1;
-    }
-    if (cr_x509_to_der(cert, &der, &der_len) != CR_OK) {
-        X509_free(cert);
-        snprintf(err, errlen, "cannot encode the cluster certificate");
-        return -1;
-    }
-    cr_thumbprint(der, der_len, node->cert_thumbprint);
-    free(der);
-    node->cluster_x509 = cert;
-    node->cluster_pkey = cr_key_from_pem(node->key_pem, node->key_pem_len,
-                                         NULL, &cerr);
-    if (node->cluster_pkey == NULL) {
-        snprintf(err, errlen, "%s: %s", CR_FILE_CLUSTER_KEY, cerr.msg);
-        return -1;
-    }
-    return 0;
+    free(id->key_pem);
+    free(id->cert_pem);
+    X509_free(id->x509);
+    EVP_PKEY_free(id->pkey);
+    SSL_CTX_free(id->raft_server);
+    SSL_CTX_free(id->raft_client);
+    SSL_CTX_free(id->http);
+    memset(id, 0, sizeof *id);
 }
 
-static int node_make_contexts(struct cr_node *node, char *err, size_t errlen)
+/* Takes ownership of the two PEM buffers. */
+static int identity_build(struct cr_node *node, struct node_identity *id,
+                          char *cert_pem, size_t cert_len, char *key_pem,
+                          size_t key_len, char *err, size_t errlen)
 {
     struct cr_tls_ctx_options raft_srv = {
         .is_server = true,
@@ -144,24 +131,122 @@ static int node_make_contexts(struct cr_node *node, char *err, size_t errlen)
     };
     struct cr_tls_ctx_options raft_cli = raft_srv;
     struct cr_tls_ctx_options http = {.is_server = true};
+    struct cr_error cerr;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
 
+    memset(id, 0, sizeof *id);
+    id->cert_pem = cert_pem;
+    id->cert_len = cert_len;
+    id->key_pem = key_pem;
+    id->key_len = key_len;
     raft_cli.is_server = false;
-    node->raft_server_ctx =
-        cr_tls_ctx_new(node->cert_pem, node->cert_pem_len, node->key_pem,
-                       node->key_pem_len, &raft_srv, err, errlen);
-    if (node->raft_server_ctx == NULL) {
+    id->x509 = cr_x509_from_pem(cert_pem, cert_len, &cerr);
+    if (id->x509 == NULL) {
+        snprintf(err, errlen, "%s: %s", CR_FILE_CLUSTER_CERT, cerr.msg);
+        goto fail;
+    }
+    if (cr_x509_to_der(id->x509, &der, &der_len) != CR_OK) {
+        snprintf(err, errlen, "cannot encode the cluster certificate");
+        goto fail;
+    }
+    cr_thumbprint(der, der_len, id->thumbprint);
+    free(der);
+    id->pkey = cr_key_from_pem(key_pem, key_len, NULL, &cerr);
+    if (id->pkey == NULL) {
+        snprintf(err, errlen, "%s: %s", CR_FILE_CLUSTER_KEY, cerr.msg);
+        goto fail;
+    }
+    id->raft_server = cr_tls_ctx_new(cert_pem, cert_len, key_pem, key_len,
+                                     &raft_srv, err, errlen);
+    id->raft_client = id->raft_server
+                          ? cr_tls_ctx_new(cert_pem, cert_len, key_pem,
+                                           key_len, &raft_cli, err, errlen)
+                          : NULL;
+    id->http = id->raft_client ? cr_tls_ctx_new(cert_pem, cert_len, key_pem,
+                                                key_len, &http, err, errlen)
+                               : NULL;
+    if (id->http == NULL) {
+        goto fail;
+    }
+    return 0;
+fail:
+    identity_free(id);
+    return -1;
+}
+
+/* Move @id into the node; the previous identity is released (TLS sessions
+ * in progress keep their own references to the old contexts). */
+static void identity_adopt(struct cr_node *node, struct node_identity *id)
+{
+    struct node_identity old = {
+        node->cert_pem,      node->key_pem,         node->cert_pem_len,
+        node->key_pem_len,   node->cluster_x509,    node->cluster_pkey,
+        "",                  node->raft_server_ctx, node->raft_client_ctx,
+        node->http_ctx,
+    };
+    node->cert_pem = id->cert_pem;
+    node->cert_pem_len = id->cert_len;
+    node->key_pem = id->key_pem;
+    node->key_pem_len = id->key_len;
+    node->cluster_x509 = id->x509;
+    node->cluster_pkey = id->pkey;
+    memcpy(node->cert_thumbprint, id->thumbprint, sizeof id->thumbprint);
+    node->raft_server_ctx = id->raft_server;
+    node->raft_client_ctx = id->raft_client;
+    node->http_ctx = id->http;
+    memset(id, 0, sizeof *id);
+    identity_free(&old);
+}
+
+static int node_load_certificate(struct cr_node *node, char *err,
+                                 size_t errlen)
+{
+    char path[600];
+    struct node_identity id;
+    char *cert, *key;
+    size_t cert_len, key_len;
+
+    cr_path_join(path, sizeof path, node->config.data_dir,
+                 CR_FILE_CLUSTER_CERT);
+    cert = cr_file_read(path, &cert_len, err, errlen);
+    if (cert == NULL) {
         return -1;
     }
-    node->raft_client_ctx =
-        cr_tls_ctx_new(node->cert_pem, node->cert_pem_len, node->key_pem,
-                       node->key_pem_len, &raft_cli, err, errlen);
-    if (node->raft_client_ctx == NULL) {
+    cr_path_join(path, sizeof path, node->config.data_dir,
+                 CR_FILE_CLUSTER_KEY);
+    key = cr_file_read(path, &key_len, err, errlen);
+    if (key == NULL) {
+        free(cert);
         return -1;
     }
-    node->http_ctx = cr_tls_ctx_new(node->cert_pem, node->cert_pem_len,
-                                    node->key_pem, node->key_pem_len, &http,
-                                    err, errlen);
-    return node->http_ctx == NULL ? -1 : 0;
+    if (identity_build(node, &id, cert, cert_len, key, key_len, err,
+                       errlen) != 0) {
+        return -1;
+    }
+    identity_adopt(node, &id);
+    return 0;
+}
+
+int cr_node_switch_certificate(struct cr_node *node, char *cert_pem,
+                               char *key_pem, char *err, size_t errlen)
+{
+    struct node_identity id;
+
+    if (identity_build(node, &id, cert_pem, strlen(cert_pem), key_pem,
+                       strlen(key_pem), err, errlen) != 0) {
+        return -1;
+    }
+    identity_adopt(node, &id);
+    /* New connections, both raft and HTTPS, present the new certificate;
+     * established ones finish on the old, which stays trusted until the
+     * replacement is cleaned up. */
+    cr_tls_transport_set_ctx(&node->transport, node->raft_client_ctx,
+                             node->raft_server_ctx);
+    if (!node->bootstrap_only) {
+        cr_http_server_set_ctx(&node->http, node->http_ctx);
+    }
+    return 0;
 }
 
 static void node_bootstrap_cb(struct raft_apply *req, int status,
@@ -242,6 +327,7 @@ static void node_tick_cb(uv_timer_t *timer)
     if (node->joining && !node->join_announced) {
         cr_join_announce(node);
     }
+    cr_rotation_tick(node);
 }
 
 static void node_signal_cb(uv_signal_t *sig, int signum)
@@ -360,8 +446,7 @@ int cr_node_start(struct cr_node *node, uv_loop_t *loop,
         node->config.stale_after_ms = 3 * node->config.election_timeout_ms;
     }
     node->loop = loop;
-    if (node_load_certificate(node, err, errlen) != 0 ||
-        node_make_contexts(node, err, errlen) != 0) {
+    if (node_load_certificate(node, err, errlen) != 0) {
         return -1;
     }
     node->curl_pool = cr_curl_pool_new(node);
@@ -435,16 +520,10 @@ void cr_node_free(struct cr_node *node)
     cr_tls_transport_close(&node->transport);
     cr_fsm_close(&node->fsm);
     cr_curl_pool_free(node->curl_pool);
-    SSL_CTX_free(node->raft_server_ctx);
-    SSL_CTX_free(node->raft_client_ctx);
-    SSL_CTX_free(node->http_ctx);
-    X509_free(node->cluster_x509);
-    EVP_PKEY_free(node->cluster_pkey);
-    if (node->key_pem != NULL) {
-        OPENSSL_cleanse(node->key_pem, node->key_pem_len);
+    {
+        struct node_identity none = {0};
+        identity_adopt(node, &none); /* releases the current identity */
     }
-    free(node->key_pem);
-    free(node->cert_pem);
     free(node->bootstrap_file);
     free(node->join_cert_pem);
     if (node->join_key_pem != NULL) {

@@ -22,8 +22,19 @@
 #include <certraft/http_server.h>
 
 #include "node_config.h"
+#include "rotation.h"
 
 struct cr_curl_pool;
+
+/* Client CA proposals this node made: PENDING until applied, FAILED when
+ * refused (CockroachDB's statuses that the replicated state cannot know). */
+#define CR_CA_STATUS_SLOTS 16
+#define CR_CA_NAME_MAX 129
+struct cr_ca_status_slot {
+    char name[CR_CA_NAME_MAX];
+    const char *status; /* "PENDING", "FAILED" or NULL */
+    int64_t at_ms;
+};
 
 /* Recently requested implicit-trust registrations (to ask only once). */
 #define CR_IMPLICIT_SLOTS 16
@@ -86,6 +97,8 @@ struct cr_node {
     unsigned long requests_total;
     uint64_t last_contact; /* raft io time of the last known contact */
     struct cr_implicit_slot implicit[CR_IMPLICIT_SLOTS];
+    struct cr_ca_status_slot ca_status[CR_CA_STATUS_SLOTS];
+    struct cr_rotation_state rotation;
     struct cr_route_metrics route_metrics[CR_METRICS_MAX_ROUTES + 1];
 };
 
@@ -94,6 +107,11 @@ struct cr_node {
 int cr_node_start(struct cr_node *node, uv_loop_t *loop,
                   const struct cr_node_config *config, bool bootstrap,
                   char *errmsg, size_t errlen);
+
+/* Serve and dial with a new cluster certificate from now on, without a
+ * restart. Takes ownership of both PEM strings. */
+int cr_node_switch_certificate(struct cr_node *node, char *cert_pem,
+                               char *key_pem, char *err, size_t errlen);
 
 /* Begin an orderly shutdown (idempotent). */
 void cr_node_stop(struct cr_node *node, int exit_code);

@@ -313,7 +313,7 @@ def check_auth(ops, clock=None, local_grace=0.0):
             deleted_at[o["key"]] = min(o["complete"], deleted_at.get(o["key"], math.inf))
     violations = []
     counts = {"probes": 0, "allowed": 0, "refused": 0, "no_answer": 0,
-              "probes_after_delete": 0, "stale_within_grace": 0,
+              "probes_after_delete": 0, "stale_within_grace": 0, "max_stale_seconds": 0.0,
               "deletes_acknowledged": len(deleted_at), "clock_probes_checked": 0,
               "clock_probes_outside_window": 0}
     for o in ops:
@@ -324,12 +324,16 @@ def check_auth(ops, clock=None, local_grace=0.0):
         counts["allowed" if allowed else
                "refused" if o["outcome"] == FAIL else "no_answer"] += 1
         d = deleted_at.get(o["key"])
+        if allowed and (d is None or o["invoke"] < d):
+            k = "allowed_before_delete_" + o["kind"]
+            counts[k] = counts.get(k, 0) + 1
         if d is not None and o["invoke"] > d:
             counts["probes_after_delete"] += 1
             if allowed:
                 late = o["invoke"] - d
                 if o["kind"] == "read" and late <= local_grace:
                     counts["stale_within_grace"] += 1
+                    counts["max_stale_seconds"] = round(max(counts["max_stale_seconds"], late), 3)
                 else:
                     violations.append({
                         "kind": "after-delete", "probe": o["kind"],

@@ -114,7 +114,8 @@ class IsolateLeader(Partition):
     name = "isolate-leader"
 
     def pairs(self):
-        lead = self.leader_id() or self.rng.choice(self.node_ids())
+        fallback = self.rng.choice(self.node_ids())  # drawn always: see Pause
+        lead = self.leader_id() or fallback
         return [(lead, o) for o in self.node_ids() if o != lead], {"isolated": lead}
 
 
@@ -145,8 +146,9 @@ class KillLeader(Kill):
     name = "kill-leader"
 
     def targets(self):
+        fallback = self.rng.choice(self.node_ids())  # drawn always: see Pause
         lead = self.leader_id()
-        return [lead] if lead else [self.rng.choice(self.node_ids())]
+        return [lead] if lead else [fallback]
 
 
 class KillAll(Kill):
@@ -161,10 +163,13 @@ class Pause(Nemesis):
 
     def start(self):
         ids = self.minority()
-        if self.rng.random() < 0.5:
+        # Draw every random number whatever the cluster does, so that the
+        # rest of the schedule stays the same for a given seed.
+        with_leader, slot = self.rng.random() < 0.5, self.rng.randrange(len(ids))
+        if with_leader:
             lead = self.leader_id()
             if lead and lead not in ids:
-                ids[self.rng.randrange(len(ids))] = lead
+                ids[slot] = lead
         self.paused = sorted(ids)
         for i in self.paused:
             self.run.pause(self.cluster.nodes[i])
@@ -182,6 +187,8 @@ class Membership(Nemesis):
     def start(self):
         c = self.cluster
         target = self.rng.choice(self.node_ids())
+        others = [i for i in self.node_ids() if i != target]
+        to = self.rng.choice(others)  # drawn always: see Pause
         self.removed = None
         detail = {"target": target}
         lead = self.leader_id()
@@ -189,8 +196,6 @@ class Membership(Nemesis):
             detail["skipped"] = "no leader"
             return detail
         if lead == target:
-            others = [i for i in self.node_ids() if i != target]
-            to = self.rng.choice(others)
             r = workloads.call(self.run.admin_ctx, c.nodes[lead].url, "POST",
                                "/admin/cluster/transfer-leadership?id=%d" % to)
             detail["transfer"] = {"to": to, **r.note()}
