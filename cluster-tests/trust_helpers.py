@@ -23,7 +23,7 @@ from certraft_cluster import Client, openssl, thumbprint_of, wait_until
 from lifecycle_helpers import audit_of, expect, read, write
 
 __all__ = [
-    "new_key", "make_ca", "issue", "self_signed", "pin_of", "thumbprint_of",
+    "new_key", "make_ca", "issue", "issue_dated", "leaf", "self_signed", "pin_of", "thumbprint_of",
     "make_cluster_pfx", "served_der", "served_thumbprint", "trust_bundle",
     "whoami", "entries_with", "entries_with_pin", "audit_ops",
     "rotation_status", "wait_phase", "cluster_cert_files", "cluster_nodes_entries",
@@ -78,6 +78,36 @@ def issue(directory, name, ca_crt, ca_key, key, cn=None, days=30,
             "-set_serial", _serial(), "-out", crt, "-days", str(days),
             "-extfile", ext)
     return crt
+
+
+def issue_dated(directory, name, ca_crt, ca_key, start, end, cn=None):
+    """A client certificate (new key) signed by the CA with chosen
+    validity dates ("YYYYMMDDHHMMSSZ"), e.g. long expired or not valid
+    yet, made with `openssl ca`. Returns (crt, key)."""
+    work = os.path.join(directory, name + ".ca")
+    os.makedirs(work, exist_ok=True)
+    cnf = write(os.path.join(work, "ca.cnf"), (
+        "[ca]\ndefault_ca=x\n[x]\ndatabase=%s/index.txt\nnew_certs_dir=%s\n"
+        "serial=%s/serial\ndefault_md=sha256\npolicy=p\nunique_subject=no\n"
+        "x509_extensions=leaf\n[p]\ncommonName=supplied\n"
+        "[leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=clientAuth\nauthorityKeyIdentifier=keyid\n" % (work, work, work)).encode())
+    write(os.path.join(work, "index.txt"), b"")
+    write(os.path.join(work, "serial"), (secrets.token_hex(8) + "\n").encode())
+    key = new_key(directory, name)
+    csr = os.path.join(work, name + ".csr")
+    crt = os.path.join(directory, name + ".crt")
+    openssl("req", "-new", "-key", key, "-out", csr, "-subj", "/CN=" + (cn or name))
+    openssl("ca", "-batch", "-config", cnf, "-cert", ca_crt, "-keyfile", ca_key,
+            "-in", csr, "-out", crt, "-startdate", start, "-enddate", end, "-notext")
+    return crt, key
+
+
+def leaf(directory, name, ca, cn=None, days=30, eku="clientAuth"):
+    """A client certificate with a new key from ca = (crt, key).
+    Returns (crt, key)."""
+    key = new_key(directory, name)
+    return issue(directory, name, ca[0], ca[1], key, cn=cn, days=days, eku=eku), key
 
 
 def self_signed(directory, name, key, cn=None, days=30):
@@ -147,11 +177,13 @@ def whoami(client, url):
 
 
 def entries_with(cluster, node, thumbprint):
-    """Registry entries listed for a thumbprint on one node."""
-    r = expect(cluster.admin.request(node.url, "GET",
-                                     "/admin/certificates?secondary=true&thumbprint=" +
-                                     thumbprint), 200, "list on node %d" % node.id)
-    return r.json()["Results"]
+    """Registry entries listed for a thumbprint on one node (a 404 "no
+    certificate with thumbprint" is none)."""
+    r = cluster.admin.request(node.url, "GET",
+                              "/admin/certificates?secondary=true&thumbprint=" + thumbprint)
+    if r.status == 404 and b"no certificate" in r.body:
+        return []
+    return expect(r, 200, "list on node %d" % node.id).json()["Results"]
 
 
 def entries_with_pin(cluster, node, pin):
@@ -199,16 +231,16 @@ class Sampler(threading.Thread):
         self.probe = probe
         self.interval = interval
         self.samples = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self):
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             t = time.monotonic()
             self.samples.append((t, self.probe()))
-            self._stop.wait(self.interval)
+            self._halt.wait(self.interval)
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
         self.join(30)
         return self.samples
 
@@ -227,14 +259,13 @@ class Writer(threading.Thread):
         self.timeout = timeout
         self.attempts = []
         self.written = []  # doc ids answered 201
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self):
         i = 0
         k = 0
-        old = self.client.timeout
         self.client.timeout = self.timeout
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             node = self.nodes[k % len(self.nodes)]
             doc = "%s/%06d" % (self.prefix, i)
             t0 = time.monotonic()
@@ -253,12 +284,11 @@ class Writer(threading.Thread):
             else:
                 k += 1  # try the next node
                 i += 1  # a failed write may still have been applied: new id
-                self._stop.wait(0.02)
+                self._halt.wait(0.02)
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
         self.join(30)
-        self.client.timeout = 15.0 if self.client.timeout == self.timeout else self.client.timeout
         return self.attempts
 
     def longest_gap(self, start=None, end=None):

@@ -582,7 +582,7 @@ TEST(test_bodies)
 }
 
 static const char err413[] =
-    "{\"Error\":\"request body is too large\",\"Type\":\"PayloadTooLarge\"}";
+    "{\"Error\":\"request body is too large: the limit is 1000 bytes\",\"Type\":\"PayloadTooLarge\"}";
 
 TEST(test_body_limit)
 {
@@ -659,7 +659,8 @@ TEST(test_header_limit)
     CURL *h = curl_easy_init();
     curl_req(h, fx.port, "GET", "/h", NULL, 0, hdrs, false, &r);
     CHECK_INT(r.status, 431);
-    CHECK_STR(r.body, "{\"Error\":\"request line and headers are too large\","
+    CHECK_STR(r.body, "{\"Error\":\"request line and headers are too large: "
+                      "the limit is 16384 bytes\","
                       "\"Type\":\"RequestHeaderFieldsTooLarge\"}");
     cresp_free(&r);
     CHECK_INT(n_handled(&fx), 0);
