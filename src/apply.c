@@ -6,8 +6,8 @@
  * command carries the leader's clock for validity checks, and nothing
  * reads the wall clock, randomness or pointer order. A refused command
  * changes nothing but the applied index and the audit trail. The later
- * command groups live in apply_trust.c, apply_client_ca.c and
- * apply_rotation.c.
+ * command groups live in apply_trust.c, apply_client_ca.c,
+ * apply_rotation.c and apply_etl.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -670,9 +670,11 @@ static enum cr_status apply_doc(struct apply_ctx *c)
         if (cmd->u.doc.json == NULL) {
             return cr_error_set(&c->err, CR_EINVAL, "the document is empty");
         }
-        if (cr_doc_put(db, cmd->u.doc.id, cmd->u.doc.json,
-                       cmd->u.doc.json_len) != CR_OK) {
-            return cr_error_set(&c->err, CR_ENOMEM, "out of memory");
+        if ((rv = cr_doc_put(db, cmd->u.doc.id, cmd->u.doc.json,
+                             cmd->u.doc.json_len, c->index, cmd->time_ms))) {
+            return cr_error_set(&c->err, rv,
+                                rv == CR_ENOMEM ? "out of memory"
+                                                : "log index already used");
         }
         return CR_OK;
     }
@@ -683,7 +685,11 @@ static enum cr_status apply_doc(struct apply_ctx *c)
                             "'%.128s'",
                             cmd->u.doc.id, cmd->u.doc.db);
     }
-    cr_doc_drop(db, doc);
+    if ((rv = cr_doc_drop(db, doc, c->index, cmd->time_ms)) != CR_OK) {
+        return cr_error_set(&c->err, rv,
+                            rv == CR_ENOMEM ? "out of memory"
+                                            : "log index already used");
+    }
     return CR_OK;
 }
 
@@ -771,6 +777,9 @@ static enum cr_status dispatch(struct apply_ctx *c)
     case CR_CMD_CLUSTER_CERT_CONFIRM:
     case CR_CMD_CLUSTER_CERT_SWITCHED: return cr_apply_cluster_node_report(c);
     case CR_CMD_CLUSTER_CERT_CLEANUP: return cr_apply_cluster_cleanup(c);
+    case CR_CMD_ETL_PUT: return cr_apply_etl_put(c);
+    case CR_CMD_ETL_DELETE: return cr_apply_etl_delete(c);
+    case CR_CMD_ETL_PROGRESS: return cr_apply_etl_progress(c);
     default:
         return cr_error_set(&c->err, CR_EINVAL, "unknown command type");
     }
@@ -821,6 +830,13 @@ static void command_target(const struct cr_command *cmd, char *out,
     case CR_CMD_CLUSTER_CERT_SWITCHED:
         snprintf(out, size, "node %llu",
                  (unsigned long long)cmd->u.cluster_node.node_id);
+        break;
+    case CR_CMD_ETL_PUT:
+    case CR_CMD_ETL_DELETE:
+    case CR_CMD_ETL_PROGRESS:
+        snprintf(out, size, "%.128s/%.128s",
+                 cmd->u.etl.db != NULL ? cmd->u.etl.db : "",
+                 cmd->u.etl.name != NULL ? cmd->u.etl.name : "");
         break;
     case CR_CMD_CERT_PURGE:       /* apply_trust.c says how many */
     case CR_CMD_CLUSTER_CERT_CLEANUP: /* apply_rotation.c names the cert */
@@ -925,10 +941,12 @@ void cr_state_apply(struct cr_state *st, uint64_t index, const void *data,
         rv = dispatch(&c);
     }
     result_set(res, rv, "", c.err.msg, c.info);
-    /* Document writes are data operations, not administration: auditing
-     * them would flood the bounded trail and push out the records that
-     * matter (who changed which certificate). */
-    if (cmd.type != CR_CMD_DOC_PUT && cmd.type != CR_CMD_DOC_DELETE) {
+    /* Document writes (and ETL progress reports, one per batch) are data
+     * operations, not administration: auditing them would flood the
+     * bounded trail and push out the records that matter (who changed
+     * which certificate). */
+    if (cmd.type != CR_CMD_DOC_PUT && cmd.type != CR_CMD_DOC_DELETE &&
+        cmd.type != CR_CMD_ETL_PROGRESS && !(rv == CR_OK && c.no_op)) {
         /* The registered name after the change; else the name the caller
          * authenticated with (implicit trust, a client CA's CN). */
         name = caller_name(st, cmd.caller);

@@ -26,6 +26,9 @@ struct apply_ctx {
     char target[160]; /* what the audit record names */
     struct cr_error err;
     char info[CR_ERROR_MSG_SIZE]; /* the result message on success */
+    /* A command that turned out to change nothing (a duplicate implicit
+     * trust registration): not worth an audit record. */
+    bool no_op;
 };
 
 /* Is @primary's collection the cluster certificate (or the new one of a
@@ -52,5 +55,10 @@ enum cr_status cr_apply_client_ca_delete(struct apply_ctx *c);
 enum cr_status cr_apply_cluster_install(struct apply_ctx *c);
 enum cr_status cr_apply_cluster_node_report(struct apply_ctx *c);
 enum cr_status cr_apply_cluster_cleanup(struct apply_ctx *c);
+
+/* apply_etl.c */
+enum cr_status cr_apply_etl_put(struct apply_ctx *c);
+enum cr_status cr_apply_etl_delete(struct apply_ctx *c);
+enum cr_status cr_apply_etl_progress(struct apply_ctx *c);
 
 #endif /* CERTRAFT_SRC_APPLY_INTERNAL_H */

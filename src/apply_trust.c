@@ -236,6 +236,7 @@ enum cr_status cr_apply_cert_implicit(struct apply_ctx *c)
         /* Two nodes may race to register it: the second is a no-op. */
         snprintf(c->info, sizeof c->info,
                  "certificate %s is already registered", cmd->caller);
+        c->no_op = true;
         return CR_OK;
     }
     if ((rv = cr_cert_info_from_der(cmd->caller_der.der, cmd->caller_der.len,
