@@ -196,8 +196,10 @@ class Node:
         return r.json()
 
     def ready(self):
+        """Knows a leader and serves requests (caught up with the log)."""
         try:
-            return self.topology()["Leader"] is not None
+            topo = self.topology()
+            return topo["Leader"] is not None and topo.get("Serving", True)
         except (OSError, ssl.SSLError, http.client.HTTPException):
             return False
 

@@ -15,6 +15,7 @@
   and changes nothing.
 - status: NOT_SET, PENDING (while the write waits for a quorum), IS_SET,
   FAILED (the node's last write of that name was refused).
+- certctl client-ca put / patch / list / get / delete do the same.
 """
 
 import sys
@@ -197,9 +198,16 @@ def test_append_then_replace_rotates_with_no_window():
 
     def probe():
         return [(n.id, works(old, n), works(new, n)) for n in nodes]
+    def sampled(state):
+        """Every node has been sampled in `state` (old works, new works)."""
+        got = {nid for _, rows in list(sampler.samples) for nid, o, nw in rows
+               if (o is True, nw is True) == state}
+        return got >= {n.id for n in nodes}
+
     sampler = Sampler(probe, interval=0.01)
     sampler.start()
     try:
+        wait_until("samples of the old CA alone", lambda: sampled((True, False)), timeout=20)
         r = expect(put_ca("rot", pem(new_ca[0]), None, None, method="PATCH", mode="APPEND",
                           url=nodes[1].url), 200, "PATCH APPEND")
         assert ders_of_bundle(r.json()["x509_pem_cert"]) == [
@@ -207,6 +215,7 @@ def test_append_then_replace_rotates_with_no_window():
         accepted_everywhere(new, "the new CA's client after APPEND")
         for n in nodes:  # both work now
             assert works(old, n) is True and works(new, n) is True, n.id
+        wait_until("samples of both CAs working", lambda: sampled((True, True)), timeout=20)
         r = expect(put_ca("rot", pem(new_ca[0]), None, None, method="PATCH", mode="REPLACE",
                           url=nodes[2].url), 200, "PATCH REPLACE")
         got = r.json()
@@ -214,11 +223,9 @@ def test_append_then_replace_rotates_with_no_window():
         assert got["SecurityClearance"] == "ValidUser", got
         assert got["Permissions"] == {"shared": "ReadWrite"}, got
         refused_everywhere(old, "the old CA's client after REPLACE")
-        have = len(sampler.samples)  # a few more samples of the end state
-        wait_until("more samples", lambda: len(sampler.samples) >= have + 5, timeout=20)
+        wait_until("samples of the new CA alone", lambda: sampled((False, True)), timeout=20)
     finally:
         samples = sampler.stop()
-    assert len(samples) >= 20, "too few samples (%d) to say anything" % len(samples)
     bad = [(t, row) for t, rows in samples for row in rows
            if row[1] is not True and row[2] is not True]
     assert not bad, ("%d of %d samples had neither client working, first: %r" % (
@@ -325,6 +332,34 @@ def test_status_values():
     assert get_ca(lead, "st")["status"] == "NOT_SET"
 
 
+def test_certctl_client_ca_commands():
+    d = cluster.dir
+    ca, ca2 = make_ca(d, "cli-ca"), make_ca(d, "cli-ca2")
+    c1, c2 = cluster.client(*leaf(d, "cli-one", ca)), cluster.client(*leaf(d, "cli-two", ca2))
+
+    def certctl(*args):
+        p = cluster.certctl(*args)
+        assert p.returncode == 0, p
+        return p.stdout
+    out = certctl("client-ca", "put", "cli", "--file", ca[0], "--perm", "shared=Read")
+    assert "Status:" in out and "IS_SET" in out and thumbprint_of(ca[0]) in out, out
+    accepted_everywhere(c1, "a leaf of the CA put with certctl")
+    certctl("client-ca", "patch", "cli", "--file", ca2[0], "--mode", "APPEND")
+    accepted_everywhere(c2, "a leaf of the CA appended with certctl")
+    import json
+    listed = json.loads(certctl("--output", "json", "client-ca", "list"))
+    got = [x for x in listed["Results"] if x["Name"] == "cli"]
+    assert len(got) == 1 and got[0]["Certificates"] == 2, listed
+    pem_out = certctl("client-ca", "get", "cli", "--pem")
+    assert ders_of_bundle(pem_out) == [der_of_pem_file(ca[0]), der_of_pem_file(ca2[0])]
+    certctl("client-ca", "patch", "cli", "--file", ca2[0], "--mode", "REPLACE")
+    refused_everywhere(c1, "the replaced CA's leaf")
+    assert "deleted client CA cli" in certctl("client-ca", "delete", "cli")
+    refused_everywhere(c2, "the deleted CA's leaf")
+    assert json.loads(certctl("--output", "json", "client-ca", "get", "cli"))["status"] == \
+        "NOT_SET"
+
+
 def main():
     global cluster
     with Cluster(3) as c:
@@ -337,6 +372,7 @@ def main():
             test_append_then_replace_rotates_with_no_window,
             test_a_bundle_that_is_not_a_ca_is_refused,
             test_status_values,
+            test_certctl_client_ca_commands,
         ], c)
     sys.exit(code)
 

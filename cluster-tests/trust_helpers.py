@@ -6,13 +6,17 @@ Certificates are made with the openssl CLI; what the tests look at is what
 a user sees: status codes and JSON bodies, whoami, the registry listing,
 the audit log, the certificate a node serves, and the files in a node's
 data directory. Standard library and the openssl CLI only.
+
+Clients that must keep verifying the nodes across a rotation use
+MultiTrustClient / ClusterTrust: OpenSSL uses only the first of two
+self-signed certificates with one subject in a CA file, and a renewed
+cluster certificate keeps its subject.
 """
 
 import base64
 import hashlib
 import os
 import secrets
-import socket
 import ssl
 import subprocess
 import sys
@@ -26,8 +30,9 @@ __all__ = [
     "new_key", "make_ca", "issue", "issue_dated", "leaf", "self_signed", "pin_of", "thumbprint_of",
     "make_cluster_pfx", "served_der", "served_thumbprint", "trust_bundle",
     "whoami", "entries_with", "entries_with_pin", "audit_ops",
-    "rotation_status", "wait_phase", "cluster_cert_files", "cluster_nodes_entries",
-    "Sampler", "Writer", "netns_reexec",
+    "rotation_status", "wait_phase", "cluster_nodes_entries",
+    "Sampler", "Writer", "netns_reexec", "can_use_netns", "MultiTrustClient", "ClusterTrust",
+    "der_to_pem",
 ]
 
 
@@ -91,7 +96,8 @@ def issue_dated(directory, name, ca_crt, ca_key, start, end, cn=None):
         "serial=%s/serial\ndefault_md=sha256\npolicy=p\nunique_subject=no\n"
         "x509_extensions=leaf\n[p]\ncommonName=supplied\n"
         "[leaf]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-        "extendedKeyUsage=clientAuth\nauthorityKeyIdentifier=keyid\n" % (work, work, work)).encode())
+        "extendedKeyUsage=clientAuth\nauthorityKeyIdentifier=keyid\n"
+        % (work, work, work)).encode())
     write(os.path.join(work, "index.txt"), b"")
     write(os.path.join(work, "serial"), (secrets.token_hex(8) + "\n").encode())
     key = new_key(directory, name)
@@ -145,11 +151,6 @@ def make_cluster_pfx(directory, name, password="", days=365, key=None):
     return pfx, crt, key
 
 
-def cluster_cert_files(node):
-    """(cluster.crt, cluster.key) in the node's data directory."""
-    return (os.path.join(node.data, "cluster.crt"), os.path.join(node.data, "cluster.key"))
-
-
 def served_der(url, timeout=5):
     """DER of the certificate the node at `url` presents in TLS."""
     host, port = url.replace("https://", "").rstrip("/").split(":")
@@ -168,6 +169,86 @@ def trust_bundle(directory, name, *crt_paths):
     write(path, b"".join(read(p) if read(p).endswith(b"\n") else read(p) + b"\n"
                          for p in crt_paths))
     return path
+
+
+class MultiTrustClient:
+    """Like certraft_cluster.Client, but verifies the nodes against any one
+    of several CA files, tried in turn. During a rotation some nodes serve
+    the old cluster certificate and some the new; one CA file holding both
+    does not do when they share their subject (a renewal): OpenSSL only
+    ever uses the first of two self-signed certificates with one subject.
+    A write is retried only when the TLS handshake failed verification, so
+    it was never sent."""
+
+    def __init__(self, cafiles, cert=None, key=None, timeout=15.0):
+        self.clients = [Client(f, cert, key) for f in cafiles]
+        self.timeout = timeout
+
+    @property
+    def timeout(self):
+        return self.clients[0].timeout
+
+    @timeout.setter
+    def timeout(self, value):
+        for c in self.clients:
+            c.timeout = value
+
+    def request(self, url, method, path, body=None, headers=None):
+        # Two rounds: a node may switch between two of our handshakes.
+        last = None
+        for c in self.clients * 2:
+            try:
+                return c.request(url, method, path, body, headers)
+            except ssl.SSLCertVerificationError as exc:
+                last = exc
+        raise last
+
+
+def der_to_pem(der):
+    b = base64.b64encode(der).decode()
+    return ("-----BEGIN CERTIFICATE-----\n" +
+            "\n".join(b[i:i + 64] for i in range(0, len(b), 64)) +
+            "\n-----END CERTIFICATE-----\n").encode()
+
+
+class ClusterTrust:
+    """The cluster certificates a test's clients trust, newest first:
+    cluster.admin becomes a MultiTrustClient over them, and cluster.cacert
+    (what cluster.client() and certctl use) a bundle of them, the newest
+    first, which is the one OpenSSL uses when two share a subject."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.paths = [cluster.cacert]
+
+    def add(self, *paths):
+        for p in reversed(paths):
+            if p not in self.paths:
+                self.paths.insert(0, p)
+        c = self.cluster
+        c.cacert = trust_bundle(c.dir, "trusted-%d" % len(self.paths), *self.paths)
+        c.admin = MultiTrustClient(self.paths, c.admin_cert, c.admin_key)
+
+    def client(self, cert=None, key=None):
+        return MultiTrustClient(self.paths, cert, key)
+
+    def add_new(self, node, thumb, timeout=15):
+        """Trust the new cluster certificate of a rotation as the registry
+        lists it from the start (a ClusterNode entry), read from `node`
+        over a connection verified with what is trusted already. Returns
+        the PEM file's path."""
+        def entry():
+            got = entries_with(self.cluster, node, thumb)
+            return got[0] if got else None
+        e = wait_until("cluster certificate %s listed on node %d" % (thumb[:16], node.id),
+                       entry, timeout=timeout)
+        assert e["SecurityClearance"] == "ClusterNode", e
+        der = base64.b64decode(e["Certificate"])
+        assert hashlib.sha256(der).hexdigest().upper() == thumb, e
+        path = os.path.join(self.cluster.dir, "cluster-%s.crt" % thumb[:16])
+        write(path, der_to_pem(der))
+        self.add(path)
+        return path
 
 
 # --- what the cluster says ---------------------------------------------------
@@ -349,17 +430,3 @@ def can_use_netns():
         if not shutil.which(tool):
             return False, "the %s command is missing" % tool
     return True, ""
-
-
-def client_for(cacert, cert=None, key=None, timeout=15.0):
-    c = Client(cacert, cert, key)
-    c.timeout = timeout
-    return c
-
-
-def tcp_port_open(host, port, timeout=1.0):
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False

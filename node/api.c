@@ -62,6 +62,18 @@ static const struct cr_route routes[] = {
      cr_api_docs_put, "docs_put"},
     {"DELETE", "/databases/*/docs", CR_CLEARANCE_NONE, CR_ROUTE_WRITE,
      cr_api_docs_delete, "docs_delete"},
+    /* ETL tasks (etl.h): db Admin, checked by the handlers; status runs
+     * on the leader, which runs the tasks. */
+    {"GET", "/databases/*/admin/etl", CR_CLEARANCE_NONE, 0, cr_api_etl_get,
+     "etl_get"},
+    {"PUT", "/databases/*/admin/etl", CR_CLEARANCE_NONE, CR_ROUTE_WRITE,
+     cr_api_etl_put, "etl_put"},
+    {"DELETE", "/databases/*/admin/etl", CR_CLEARANCE_NONE, CR_ROUTE_WRITE,
+     cr_api_etl_delete, "etl_delete"},
+    {"POST", "/databases/*/admin/etl/test", CR_CLEARANCE_NONE, 0,
+     cr_api_etl_test, "etl_test"},
+    {"GET", "/databases/*/admin/etl/status", CR_CLEARANCE_NONE,
+     CR_ROUTE_LEADER, cr_api_etl_status, "etl_status"},
     {"GET", "/admin/client-ca", CR_CLEARANCE_CLUSTER_ADMIN, 0,
      cr_api_client_ca_get, "client_ca_get"},
     {"PUT", "/admin/client-ca", CR_CLEARANCE_CLUSTER_ADMIN, CR_ROUTE_WRITE,
@@ -453,16 +465,25 @@ void cr_api_handle(struct cr_http_request *req)
      * majority may not have seen a deletion, so it serves nobody. The
      * topology stays readable so operators can see why. */
     {
-        uint64_t age = cr_node_contact_age_ms(node);
-        if (age > node->config.stale_after_ms &&
+        uint64_t age;
+        if (!cr_node_serving(node, &age) &&
             route->handler != cr_api_cluster_topology) {
-            cr_api_reply_error(call, CR_EUNAVAILABLE,
-                               "node %llu has had no contact with a majority "
-                               "of the cluster for %llu ms, so its registry "
-                               "may be stale; it refuses requests until it "
-                               "rejoins (use another node)",
-                               (unsigned long long)node->config.id,
-                               (unsigned long long)age);
+            if (age > node->config.stale_after_ms) {
+                cr_api_reply_error(
+                    call, CR_EUNAVAILABLE,
+                    "node %llu has had no contact with a majority of the "
+                    "cluster for %llu ms, so its registry may be stale; it "
+                    "refuses requests until it rejoins (use another node)",
+                    (unsigned long long)node->config.id,
+                    (unsigned long long)age);
+            } else {
+                cr_api_reply_error(
+                    call, CR_EUNAVAILABLE,
+                    "node %llu is catching up with the cluster's log and "
+                    "refuses requests until it has applied every committed "
+                    "change (use another node, or retry shortly)",
+                    (unsigned long long)node->config.id);
+            }
             return;
         }
     }

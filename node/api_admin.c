@@ -37,6 +37,23 @@ void cr_api_certs_export(struct cr_api_call *call)
         const struct cr_cert_entry *e = cr_state_cluster_cert(st, i);
         cr_der_list_append(&extra, e->der, e->der_len);
     }
+    {
+        /* During a replacement the new certificate is already trusted
+         * here; other clusters should learn it before the switch. */
+        const struct cr_replacement *r = cr_state_replacement(st);
+        const struct cr_cert_entry *e =
+            r->phase != CR_REPLACEMENT_NONE && r->phase != CR_REPLACEMENT_DONE
+                ? cr_state_cert_find(st, r->new_thumbprint)
+                : NULL;
+        bool listed = false;
+        for (size_t i = 0; e != NULL && i < n; i++) {
+            listed |= strcmp(cr_state_cluster_cert(st, i)->thumbprint,
+                             e->thumbprint) == 0;
+        }
+        if (e != NULL && !listed) {
+            cr_der_list_append(&extra, e->der, e->der_len);
+        }
+    }
     if (cert == NULL ||
         cr_pkcs12_write(NULL, cert, &extra, NULL, &pfx, &pfx_len, &err) !=
             CR_OK) {

@@ -79,8 +79,10 @@ void cr_api_cluster_topology(struct cr_api_call *call)
     }
     raft_leader(r, &leader_id, &leader_addr);
     cr_node_leader_url(node, leader_url, sizeof leader_url);
-    cr_api_reply_json(
-        call, 200,
+    uint64_t age;
+    bool serving = cr_node_serving(node, &age);
+    json_t *topo;
+    topo = (
         json_pack("{s:I, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
                   "NodeId",
                   (json_int_t)node->config.id, "State",
@@ -98,6 +100,10 @@ void cr_api_cluster_topology(struct cr_api_call *call)
                   "SnapshotsInstalled",
                   (json_int_t)node->fsm.snapshots_installed, "Nodes", nodes,
                   "PendingNodes", pending));
+    /* Whether this node answers other requests now, and why not. */
+    json_object_set_new(topo, "Serving", json_boolean(serving));
+    json_object_set_new(topo, "ContactAgeMs", json_integer((json_int_t)age));
+    cr_api_reply_json(call, 200, topo);
 }
 
 static void node_put_done(struct cr_api_call *call,

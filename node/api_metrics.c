@@ -132,6 +132,13 @@ void cr_api_metrics(struct cr_api_call *call)
                 "# TYPE certraft_certificates_expired gauge\n"
                 "certraft_certificates_expired %lu\n",
                 cr_state_cert_count(st), ec.expiring, ec.expired);
+    {
+        char *etl = cr_etl_metrics_text(node); /* ETL lag per task */
+        if (etl != NULL) {
+            text_printf(&t, "%s", etl);
+            free(etl);
+        }
+    }
     cr_api_reply_raw(call, 200, "text/plain; version=0.0.4", NULL, t.data,
                      t.len);
     free(t.data);

@@ -11,6 +11,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include <certraft/tls_transport.h>
 #include <certraft/x509.h>
 
@@ -46,15 +48,102 @@ uint64_t cr_node_contact_age_ms(struct cr_node *node)
     struct raft *r = &node->raft;
     uint64_t now = node->io.time(&node->io);
 
-    /* A leader's timer restarts whenever a majority answered within an
-     * election timeout (it steps down otherwise); a follower's whenever
-     * its leader spoke. Either way, a recent timer means recent contact. */
+    /* A follower's election timer restarts whenever its leader speaks; a
+     * leader's whenever it has confirmed a majority still answers (it
+     * steps down otherwise). So the timer's start is the last contact. */
     if ((r->state == RAFT_LEADER ||
          (r->state == RAFT_FOLLOWER && r->follower_state.current_leader.id)) &&
-        now - r->election_timer_start <= r->election_timeout) {
-        node->last_contact = now;
+        r->election_timer_start > node->last_contact) {
+        node->last_contact = r->election_timer_start;
     }
-    return now - node->last_contact;
+    return now > node->last_contact ? now - node->last_contact : 0;
+}
+
+static void catchup_target_cb(struct cr_https_request *req)
+{
+    struct cr_node *node = req->data;
+    json_t *root = NULL;
+
+    node->catchup.in_flight = false;
+    if (req->status == 200 && req->resp_body != NULL &&
+        (root = json_loadb(req->resp_body, req->resp_len, 0, NULL)) != NULL &&
+        json_is_integer(json_object_get(root, "CommitIndex")) &&
+        json_equal(json_object_get(root, "State"), json_string("Leader"))) {
+        node->catchup.target =
+            (uint64_t)json_integer_value(json_object_get(root, "CommitIndex"));
+        node->catchup.known = true;
+    }
+    json_decref(root);
+    cr_https_request_free(req);
+}
+
+/* Ask the leader how far the log has committed (ReadIndex, in effect). */
+static void catchup_ask_leader(struct cr_node *node)
+{
+    char leader[256];
+    struct cr_https_request *r;
+
+    cr_node_leader_url(node, leader, sizeof leader);
+    if (node->catchup.in_flight || leader[0] == '\0' ||
+        (r = calloc(1, sizeof *r)) == NULL) {
+        return;
+    }
+    r->data = node;
+    r->pool = node->curl_pool;
+    r->method = strdup("GET");
+    r->url = malloc(strlen(leader) + 32);
+    if (r->url != NULL) {
+        sprintf(r->url, "%s/cluster/topology", leader);
+    }
+    r->cert_pem = node->cert_pem;
+    r->key_pem = node->key_pem;
+    r->ca_owned = cr_node_trusted_pem(node);
+    r->ca_pem = r->ca_owned;
+    r->timeout_ms = 3000;
+    if (r->method == NULL || r->url == NULL ||
+        cr_https_request_start(node->loop, r, catchup_target_cb) != 0) {
+        cr_https_request_free(r);
+        return;
+    }
+    node->catchup.in_flight = true;
+}
+
+/*
+ * May this node answer from its registry? Not while it has been cut off
+ * from the majority for longer than the bound (it may have missed a
+ * deletion), and - once cut off, or just started - not until it has
+ * applied everything the leader had committed when contact came back.
+ * Being in contact again is not enough: the deletion may still be on its
+ * way.
+ */
+bool cr_node_serving(struct cr_node *node, uint64_t *age_ms)
+{
+    struct raft *r = &node->raft;
+    uint64_t age = cr_node_contact_age_ms(node);
+
+    if (age_ms != NULL) {
+        *age_ms = age;
+    }
+    if (age > node->config.stale_after_ms) {
+        node->catchup.latched = true;
+        node->catchup.known = false;
+        return false;
+    }
+    if (!node->catchup.latched) {
+        return true;
+    }
+    if (r->state == RAFT_LEADER) {
+        node->catchup.target = r->commit_index;
+        node->catchup.known = true;
+    } else if (!node->catchup.known) {
+        catchup_ask_leader(node);
+        return false;
+    }
+    if (raft_last_applied(r) >= node->catchup.target) {
+        node->catchup.latched = false;
+        return true;
+    }
+    return false;
 }
 
 bool cr_node_is_leader(struct cr_node *node)
@@ -84,10 +173,26 @@ static bool node_trust_peer(void *arg, const unsigned char *der, size_t len)
     char thumbprint[CR_THUMBPRINT_LEN + 1];
 
     cr_thumbprint(der, len, thumbprint);
-    if (strcmp(thumbprint, node->cert_thumbprint) == 0) {
+    if (strcmp(thumbprint, node->cert_thumbprint) == 0 ||
+        cr_state_is_cluster_node(node->fsm.state, thumbprint)) {
         return true;
     }
-    return cr_state_is_cluster_node(node->fsm.state, thumbprint);
+    /* The cluster key itself: a peer presenting a certificate for the
+     * same key as a cluster certificate holds that key (TLS proves it).
+     * This is what lets a node that slept through a renewal (same key,
+     * new certificate) and its peers still talk and catch up. */
+    struct cr_cert_info info;
+    bool same_key = false;
+    if (cr_cert_info_from_der(der, len, &info, NULL) == CR_OK) {
+        const struct cr_state *st = node->fsm.state;
+        same_key = strcmp(info.pin, node->cert_pin) == 0;
+        for (size_t i = 0; !same_key && i < cr_state_cluster_cert_count(st);
+             i++) {
+            same_key = strcmp(info.pin, cr_state_cluster_cert(st, i)->pin) == 0;
+        }
+        cr_cert_info_free(&info);
+    }
+    return same_key;
 }
 
 /* Everything derived from one certificate and key: parsed objects, the
@@ -99,6 +204,7 @@ struct node_identity {
     X509 *x509;
     EVP_PKEY *pkey;
     char thumbprint[CR_THUMBPRINT_LEN + 1];
+    char pin[CR_PIN_LEN + 1];
     SSL_CTX *raft_server, *raft_client, *http;
 };
 
@@ -151,6 +257,13 @@ static int identity_build(struct cr_node *node, struct node_identity *id,
         goto fail;
     }
     cr_thumbprint(der, der_len, id->thumbprint);
+    {
+        struct cr_cert_info info;
+        if (cr_cert_info_from_der(der, der_len, &info, NULL) == CR_OK) {
+            memcpy(id->pin, info.pin, sizeof id->pin);
+            cr_cert_info_free(&info);
+        }
+    }
     free(der);
     id->pkey = cr_key_from_pem(key_pem, key_len, NULL, &cerr);
     if (id->pkey == NULL) {
@@ -182,7 +295,8 @@ static void identity_adopt(struct cr_node *node, struct node_identity *id)
     struct node_identity old = {
         node->cert_pem,      node->key_pem,         node->cert_pem_len,
         node->key_pem_len,   node->cluster_x509,    node->cluster_pkey,
-        "",                  node->raft_server_ctx, node->raft_client_ctx,
+        "",                  "",
+        node->raft_server_ctx, node->raft_client_ctx,
         node->http_ctx,
     };
     node->cert_pem = id->cert_pem;
@@ -192,6 +306,7 @@ static void identity_adopt(struct cr_node *node, struct node_identity *id)
     node->cluster_x509 = id->x509;
     node->cluster_pkey = id->pkey;
     memcpy(node->cert_thumbprint, id->thumbprint, sizeof id->thumbprint);
+    memcpy(node->cert_pin, id->pin, sizeof id->pin);
     node->raft_server_ctx = id->raft_server;
     node->raft_client_ctx = id->raft_client;
     node->http_ctx = id->http;
@@ -328,6 +443,8 @@ static void node_tick_cb(uv_timer_t *timer)
         cr_join_announce(node);
     }
     cr_rotation_tick(node);
+    cr_node_serving(node, NULL);
+    cr_etl_tick(node);
 }
 
 static void node_signal_cb(uv_signal_t *sig, int signum)
@@ -396,8 +513,10 @@ static int node_start_raft(struct cr_node *node, bool bootstrap, char *err,
     node->fsm.starting = true;
     rv = raft_start(&node->raft);
     node->fsm.starting = false;
-    /* A node that just started has a grace period to find its leader. */
+    /* A node that just started has a grace period to find its leader,
+     * and serves once it has caught up with what the leader committed. */
     node->last_contact = node->io.time(&node->io);
+    node->catchup.latched = true;
     if (rv != 0) {
         snprintf(err, errlen, "raft start: %s", raft_errmsg(&node->raft));
         return -1;

@@ -21,6 +21,7 @@
 #include <certraft/fsm.h>
 #include <certraft/http_server.h>
 
+#include "etl.h"
 #include "node_config.h"
 #include "rotation.h"
 
@@ -61,6 +62,7 @@ struct cr_node {
     char *key_pem;
     size_t key_pem_len;
     char cert_thumbprint[65];
+    char cert_pin[45]; /* base64 SHA-256 of its public key */
     X509 *cluster_x509;     /* parsed, to sign generated certificates */
     EVP_PKEY *cluster_pkey;
 
@@ -96,9 +98,16 @@ struct cr_node {
     unsigned pending_closes;
     unsigned long requests_total;
     uint64_t last_contact; /* raft io time of the last known contact */
+    struct {
+        bool latched;    /* not serving until caught up */
+        bool known;      /* target below is the leader's answer */
+        bool in_flight;  /* asking the leader */
+        uint64_t target; /* leader's commit index when contact resumed */
+    } catchup;
     struct cr_implicit_slot implicit[CR_IMPLICIT_SLOTS];
     struct cr_ca_status_slot ca_status[CR_CA_STATUS_SLOTS];
     struct cr_rotation_state rotation;
+    struct cr_etl_state etl; /* ETL tasks this node runs (etl_runner.c) */
     struct cr_route_metrics route_metrics[CR_METRICS_MAX_ROUTES + 1];
 };
 
@@ -135,5 +144,10 @@ int64_t cr_now_ms(void);
  * config.stale_after_ms refuses authenticated requests: its copy of the
  * registry may miss deletions made by the majority. */
 uint64_t cr_node_contact_age_ms(struct cr_node *node);
+
+/* False while the node must not answer from its registry: cut off for
+ * longer than stale_after_ms, or not yet caught up after contact came
+ * back (or after a start). @age_ms receives the contact age. */
+bool cr_node_serving(struct cr_node *node, uint64_t *age_ms);
 
 #endif /* CERTNODE_NODE_H */

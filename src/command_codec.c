@@ -23,6 +23,8 @@
 #define MAX_JSON (64u * 1024 * 1024)
 #define MAX_CHAIN 16u
 #define MAX_VOTERS 1024u
+#define MAX_ETL_STRS 64u   /* URLs or prefixes of one ETL task */
+#define MAX_ETL_SCRIPT (64u * 1024)
 
 static const char *const type_names[CR_CMD_TYPE_MAX] = {
     [CR_CMD_BOOTSTRAP] = "Bootstrap",
@@ -44,6 +46,9 @@ static const char *const type_names[CR_CMD_TYPE_MAX] = {
     [CR_CMD_CLUSTER_CERT_CONFIRM] = "ClusterCertConfirm",
     [CR_CMD_CLUSTER_CERT_SWITCHED] = "ClusterCertSwitched",
     [CR_CMD_CLUSTER_CERT_CLEANUP] = "ClusterCertCleanup",
+    [CR_CMD_ETL_PUT] = "EtlPut",
+    [CR_CMD_ETL_DELETE] = "EtlDelete",
+    [CR_CMD_ETL_PROGRESS] = "EtlProgress",
 };
 
 const char *cr_command_type_name(enum cr_command_type type)
@@ -71,6 +76,16 @@ static void pack_perms(msgpack_packer *pk, const struct cr_permission *perms,
         msgpack_pack_array(pk, 2);
         cr_mp_pack_str(pk, perms[i].database);
         msgpack_pack_uint64(pk, (uint64_t)perms[i].access);
+    }
+}
+
+static void pack_strs(msgpack_packer *pk, char *const *v, size_t n)
+{
+    size_t i;
+
+    msgpack_pack_array(pk, n);
+    for (i = 0; i < n; i++) {
+        cr_mp_pack_str(pk, v[i]);
     }
 }
 
@@ -114,6 +129,9 @@ static size_t body_fields(const struct cr_command *c)
     case CR_CMD_CLUSTER_CERT_SWITCHED: return 1;
     case CR_CMD_CLUSTER_CERT_CLEANUP:
         return c->u.cluster_cleanup.n_voters > 0;
+    case CR_CMD_ETL_PUT: return 7;
+    case CR_CMD_ETL_DELETE: return 2;
+    case CR_CMD_ETL_PROGRESS: return 4;
     default: return 0;
     }
 }
@@ -248,6 +266,35 @@ static void pack_body(msgpack_packer *pk, const struct cr_command *c)
             }
         }
         break;
+    case CR_CMD_ETL_PUT:
+    case CR_CMD_ETL_DELETE:
+    case CR_CMD_ETL_PROGRESS:
+        pack_key(pk, "db");
+        cr_mp_pack_str(pk, c->u.etl.db);
+        pack_key(pk, "n");
+        cr_mp_pack_str(pk, c->u.etl.name);
+        if (c->type == CR_CMD_ETL_PUT) {
+            pack_key(pk, "u");
+            pack_strs(pk, c->u.etl.urls, c->u.etl.n_urls);
+            pack_key(pk, "dd");
+            cr_mp_pack_str(pk, c->u.etl.dest_db);
+            pack_key(pk, "s");
+            cr_mp_pack_str(pk, c->u.etl.script);
+            pack_key(pk, "px");
+            pack_strs(pk, c->u.etl.prefixes, c->u.etl.n_prefixes);
+            pack_key(pk, "rs");
+            if (c->u.etl.reset) {
+                msgpack_pack_true(pk);
+            } else {
+                msgpack_pack_false(pk);
+            }
+        } else if (c->type == CR_CMD_ETL_PROGRESS) {
+            pack_key(pk, "g");
+            msgpack_pack_uint64(pk, c->u.etl.generation);
+            pack_key(pk, "ix");
+            msgpack_pack_uint64(pk, c->u.etl.index);
+        }
+        break;
     default:
         break;
     }
@@ -295,12 +342,12 @@ enum cr_status cr_command_encode(const struct cr_command *cmd,
 enum field {
     F_T, F_C, F_CD, F_TS, F_CC, F_AC, F_AN, F_N, F_CL, F_P, F_CERTS, F_TH,
     F_D, F_DB, F_ID, F_J, F_RA, F_AU, F_JT, F_M, F_NC, F_CH, F_SK, F_SN,
-    F_VO, F_CCH, F_COUNT
+    F_VO, F_CCH, F_U, F_DD, F_S, F_PX, F_RS, F_G, F_IX, F_COUNT
 };
 static const char *const field_keys[F_COUNT] = {
     "t", "c", "cd", "ts", "cc", "ac", "an", "n", "cl", "p", "certs", "th",
     "d", "db", "id", "j", "ra", "au", "jt", "m", "nc", "ch", "sk", "sn",
-    "vo", "cch",
+    "vo", "cch", "u", "dd", "s", "px", "rs", "g", "ix",
 };
 
 struct fields {
@@ -586,6 +633,89 @@ static enum cr_status decode_cluster_cleanup(const struct fields *f,
     return CR_OK;
 }
 
+static void strs_free(char **v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; v != NULL && i < n; i++) {
+        free(v[i]);
+    }
+    free(v);
+}
+
+/* An array of at most @max strings of at most @len bytes each. */
+static enum cr_status get_strs(const msgpack_object *o, const char *field,
+                               uint32_t max, size_t len, char ***out,
+                               size_t *n_out, struct cr_error *err)
+{
+    enum cr_status rv;
+    uint32_t i;
+
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > max) {
+        return cr_error_set(err, CR_EINVAL,
+                            "field '%s' must be an array of at most %u "
+                            "strings",
+                            field, max);
+    }
+    if (o->via.array.size == 0) {
+        return CR_OK;
+    }
+    *out = calloc(o->via.array.size, sizeof **out);
+    if (*out == NULL) {
+        return cr_error_set(err, CR_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < o->via.array.size; i++) {
+        if ((rv = cr_mp_get_str(&o->via.array.ptr[i], field, len,
+                                &(*out)[i], err)) != CR_OK) {
+            return rv;
+        }
+        (*n_out)++;
+    }
+    return CR_OK;
+}
+
+static enum cr_status decode_etl(const struct fields *f, struct cr_command *c,
+                                 struct cr_error *err)
+{
+    enum cr_status rv;
+
+    if ((rv = need(f, F_DB, err)) || (rv = need(f, F_N, err)) ||
+        (rv = cr_mp_get_str(f->v[F_DB], "db", MAX_NAME, &c->u.etl.db, err)) ||
+        (rv = cr_mp_get_str(f->v[F_N], "n", MAX_NAME, &c->u.etl.name,
+                            err))) {
+        return rv;
+    }
+    if (c->type == CR_CMD_ETL_PROGRESS) {
+        if ((rv = need(f, F_G, err)) || (rv = need(f, F_IX, err)) ||
+            (rv = cr_mp_get_u64(f->v[F_G], "g", &c->u.etl.generation, err))) {
+            return rv;
+        }
+        return cr_mp_get_u64(f->v[F_IX], "ix", &c->u.etl.index, err);
+    }
+    if (c->type == CR_CMD_ETL_DELETE) {
+        return CR_OK;
+    }
+    if ((rv = need(f, F_U, err)) || (rv = need(f, F_DD, err)) ||
+        (rv = need(f, F_S, err)) ||
+        (rv = get_strs(f->v[F_U], "u", MAX_ETL_STRS, MAX_ADDRESS,
+                       &c->u.etl.urls, &c->u.etl.n_urls, err)) ||
+        (rv = cr_mp_get_str(f->v[F_DD], "dd", MAX_NAME, &c->u.etl.dest_db,
+                            err)) ||
+        (rv = cr_mp_get_str(f->v[F_S], "s", MAX_ETL_SCRIPT, &c->u.etl.script,
+                            err))) {
+        return rv;
+    }
+    if (f->v[F_PX] != NULL &&
+        (rv = get_strs(f->v[F_PX], "px", MAX_ETL_STRS, MAX_DOC_ID,
+                       &c->u.etl.prefixes, &c->u.etl.n_prefixes, err))) {
+        return rv;
+    }
+    if (f->v[F_RS] != NULL) {
+        return cr_mp_get_bool(f->v[F_RS], "rs", &c->u.etl.reset, err);
+    }
+    return CR_OK;
+}
+
 static enum cr_status decode_cert_edit(const struct fields *f,
                                        struct cr_command *c,
                                        struct cr_error *err)
@@ -755,6 +885,10 @@ static enum cr_status decode_body(const struct fields *f, struct cr_command *c,
                              err);
     case CR_CMD_CLUSTER_CERT_CLEANUP:
         return decode_cluster_cleanup(f, c, err);
+    case CR_CMD_ETL_PUT:
+    case CR_CMD_ETL_DELETE:
+    case CR_CMD_ETL_PROGRESS:
+        return decode_etl(f, c, err);
     default:
         return cr_error_set(err, CR_EINVAL, "unknown command type");
     }
@@ -875,6 +1009,16 @@ void cr_command_free(struct cr_command *c)
         break;
     case CR_CMD_CLUSTER_CERT_CLEANUP:
         free(c->u.cluster_cleanup.voters);
+        break;
+    case CR_CMD_ETL_PUT:
+    case CR_CMD_ETL_DELETE:
+    case CR_CMD_ETL_PROGRESS:
+        free(c->u.etl.db);
+        free(c->u.etl.name);
+        strs_free(c->u.etl.urls, c->u.etl.n_urls);
+        free(c->u.etl.dest_db);
+        free(c->u.etl.script);
+        strs_free(c->u.etl.prefixes, c->u.etl.n_prefixes);
         break;
     default:
         break;

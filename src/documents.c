@@ -4,8 +4,10 @@
  * Both are ordered maps: databases list in name order, and documents are
  * paged by id prefix in id order, in O(log n + page) even with hundreds
  * of thousands of documents. The core stores JSON as given; the node has
- * validated it.
+ * validated it. Each document also sits in its database's change order
+ * (etl.c), which ETL tasks read.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,9 +53,22 @@ static void release_doc(struct cr_omap_node *o)
     doc_free(CR_OMAP_ENTRY(o, struct cr_doc, node));
 }
 
+static void release_tombstone(struct cr_omap_node *o)
+{
+    struct cr_tombstone *t = CR_OMAP_ENTRY(o, struct cr_tombstone, node);
+
+    free(t->id);
+    free(t);
+}
+
 static void db_free(struct cr_database *db)
 {
+    /* The change order only links nodes the two maps below own. */
+    cr_omap_clear(&db->changes, NULL);
+    cr_omap_clear(&db->tomb_order, NULL);
     cr_omap_clear(&db->docs, release_doc);
+    cr_omap_clear(&db->tombstones, release_tombstone);
+    cr_db_etl_free(db);
     free(db->name);
     free(db);
 }
@@ -81,13 +96,31 @@ struct cr_doc *cr_doc_find(const struct cr_database *db, const char *id)
     return n != NULL ? CR_OMAP_ENTRY(n, struct cr_doc, node) : NULL;
 }
 
+/* Is @index free in the change order, or already @mine? */
+static bool index_free(const struct cr_database *db, uint64_t index,
+                       const struct cr_change *mine)
+{
+    char key[17];
+    struct cr_omap_node *n;
+
+    snprintf(key, sizeof key, "%016llx", (unsigned long long)index);
+    n = cr_omap_find(&db->changes, key);
+    return n == NULL || (mine != NULL && n == &mine->node);
+}
+
 enum cr_status cr_doc_put(struct cr_database *db, const char *id,
-                          const char *json, size_t len)
+                          const char *json, size_t len, uint64_t index,
+                          int64_t time_ms)
 {
     struct cr_doc *d = cr_doc_find(db, id);
-    char *copy = malloc(len + 1);
+    struct cr_tombstone *t = cr_tombstone_find(db, id);
+    char *copy;
 
-    if (copy == NULL) {
+    /* Checked first so that nothing changes when it fails. */
+    if (!index_free(db, index, d != NULL ? &d->change : NULL)) {
+        return CR_ECONFLICT;
+    }
+    if ((copy = malloc(len + 1)) == NULL) {
         return CR_ENOMEM;
     }
     memcpy(copy, json, len);
@@ -96,25 +129,44 @@ enum cr_status cr_doc_put(struct cr_database *db, const char *id,
         free(d->json);
         d->json = copy;
         d->len = len;
-        return CR_OK;
+        cr_change_unlink(db, &d->change);
+    } else {
+        d = calloc(1, sizeof *d);
+        if (d == NULL || (d->id = strdup(id)) == NULL) {
+            free(d);
+            free(copy);
+            return CR_ENOMEM;
+        }
+        d->json = copy;
+        d->len = len;
+        d->node.key = d->id;
+        cr_omap_insert(&db->docs, &d->node);
     }
-    d = calloc(1, sizeof *d);
-    if (d == NULL || (d->id = strdup(id)) == NULL) {
-        free(d);
-        free(copy);
-        return CR_ENOMEM;
+    cr_change_set(&d->change, index, time_ms, false);
+    cr_change_link(db, &d->change);
+    if (t != NULL) {
+        cr_tombstone_drop(db, t); /* the document's change supersedes it */
     }
-    d->json = copy;
-    d->len = len;
-    d->node.key = d->id;
-    cr_omap_insert(&db->docs, &d->node);
     return CR_OK;
 }
 
-void cr_doc_drop(struct cr_database *db, struct cr_doc *doc)
+enum cr_status cr_doc_drop(struct cr_database *db, struct cr_doc *doc,
+                           uint64_t index, int64_t time_ms)
 {
+    if (db->etl.count > 0) {
+        enum cr_status rv;
+        cr_change_unlink(db, &doc->change); /* frees its index */
+        rv = cr_tombstone_put(db, doc->id, index, time_ms);
+        if (rv != CR_OK) {
+            cr_change_link(db, &doc->change);
+            return rv;
+        }
+    } else {
+        cr_change_unlink(db, &doc->change);
+    }
     cr_omap_remove(&db->docs, doc->id);
     doc_free(doc);
+    return CR_OK;
 }
 
 /* --- public reads ---------------------------------------------------- */

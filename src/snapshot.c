@@ -1,7 +1,7 @@
 /*
  * snapshot.c - the whole state as msgpack, and back.
  *
- * Format (version 2): a stream of msgpack objects rather than one huge
+ * Format (version 3): a stream of msgpack objects rather than one huge
  * object, so that neither side ever holds a parsed tree of a million
  * certificates; each record is scanned and unpacked on its own.
  *
@@ -18,10 +18,21 @@
  *            issuer, not before, not after, sha1, pin]    thumbprint order
  *   nca x   [name, [der...], clearance, [[db, access]...], status, added
  *            index, updated index, updated ms]             name order
- *   ndb x   [name, document count] then that many [id, json]  name order
+ *   ndb x   [name, document count, tombstone count, ETL task count]
+ *           then that many documents [id, json, change index, change ms]
+ *           (id order), tombstones [id, change index, change ms] (id
+ *           order) and tasks [name, [url...], destination db, script,
+ *           [prefix...], created index, generation, updated ms,
+ *           progress, progress ms] (name order)             name order
  *   na x    [index, time ms, caller, caller name, operation, target,
  *            status]                                           oldest first
  *
+ * Version 2 has database records [name, document count] and documents
+ * [id, json] only: no change indexes, tombstones or ETL tasks. It still
+ * restores; each database's documents then get change indexes 1, 2, ...
+ * in id order (deterministic, and before any later entry), with time 0.
+ * The reader goes by each record's length rather than the header's
+ * version, so either shape restores under any version.
  * Version 1 is version 2 without "nca" and "rp" (and no CA records); it
  * still restores, with no client CAs and no replacement.
  *
@@ -37,11 +48,12 @@
 #include "mp.h"
 #include "state_internal.h"
 
-#define SNAPSHOT_VERSION 2
+#define SNAPSHOT_VERSION 3
 #define SNAPSHOT_VERSION_MIN 1
 #define CERT_FIELDS 16
 #define CA_FIELDS 8
 #define REPL_FIELDS 13
+#define ETL_FIELDS 10
 #define MAX_IDS 4096u
 #define MAX_TEXT (64u * 1024)
 #define MAX_JSON (64u * 1024 * 1024)
@@ -96,9 +108,53 @@ static bool doc_write(struct cr_omap_node *o, void *arg)
     struct cr_mp_writer *w = arg;
     struct cr_doc *d = CR_OMAP_ENTRY(o, struct cr_doc, node);
 
-    msgpack_pack_array(&w->pk, 2);
+    msgpack_pack_array(&w->pk, 4);
     cr_mp_pack_str(&w->pk, d->id);
     cr_mp_pack_strn(&w->pk, d->json, d->len);
+    msgpack_pack_uint64(&w->pk, d->change.index);
+    msgpack_pack_int64(&w->pk, d->change.time_ms);
+    return !w->failed;
+}
+
+static bool tombstone_write(struct cr_omap_node *o, void *arg)
+{
+    struct cr_mp_writer *w = arg;
+    struct cr_tombstone *t = CR_OMAP_ENTRY(o, struct cr_tombstone, node);
+
+    msgpack_pack_array(&w->pk, 3);
+    cr_mp_pack_str(&w->pk, t->id);
+    msgpack_pack_uint64(&w->pk, t->change.index);
+    msgpack_pack_int64(&w->pk, t->change.time_ms);
+    return !w->failed;
+}
+
+static void pack_strs(msgpack_packer *pk, char *const *v, size_t n)
+{
+    size_t i;
+
+    msgpack_pack_array(pk, n);
+    for (i = 0; i < n; i++) {
+        cr_mp_pack_str(pk, v[i]);
+    }
+}
+
+static bool etl_write(struct cr_omap_node *o, void *arg)
+{
+    struct cr_mp_writer *w = arg;
+    const struct cr_etl_task *t =
+        &CR_OMAP_ENTRY(o, struct cr_etl_node, node)->t;
+
+    msgpack_pack_array(&w->pk, ETL_FIELDS);
+    cr_mp_pack_str(&w->pk, t->name);
+    pack_strs(&w->pk, t->urls, t->n_urls);
+    cr_mp_pack_str(&w->pk, t->dest_db);
+    cr_mp_pack_str(&w->pk, t->script);
+    pack_strs(&w->pk, t->prefixes, t->n_prefixes);
+    msgpack_pack_uint64(&w->pk, t->created_index);
+    msgpack_pack_uint64(&w->pk, t->generation);
+    msgpack_pack_int64(&w->pk, t->updated_ms);
+    msgpack_pack_uint64(&w->pk, t->progress);
+    msgpack_pack_int64(&w->pk, t->progress_ms);
     return !w->failed;
 }
 
@@ -107,10 +163,14 @@ static bool db_write(struct cr_omap_node *o, void *arg)
     struct cr_mp_writer *w = arg;
     struct cr_database *db = CR_OMAP_ENTRY(o, struct cr_database, node);
 
-    msgpack_pack_array(&w->pk, 2);
+    msgpack_pack_array(&w->pk, 4);
     cr_mp_pack_str(&w->pk, db->name);
     msgpack_pack_uint64(&w->pk, db->docs.count);
+    msgpack_pack_uint64(&w->pk, db->tombstones.count);
+    msgpack_pack_uint64(&w->pk, db->etl.count);
     cr_omap_walk(&db->docs, NULL, true, doc_write, w);
+    cr_omap_walk(&db->tombstones, NULL, true, tombstone_write, w);
+    cr_omap_walk(&db->etl, NULL, true, etl_write, w);
     return !w->failed;
 }
 
@@ -702,25 +762,200 @@ static enum cr_status check_replacement(struct reader *r,
     return CR_OK;
 }
 
+/* A document record: [id, json, change index, change ms] (version 3) or
+ * [id, json] (older: change index @seq, time 0). */
+static enum cr_status read_doc(struct reader *r, struct cr_state *st,
+                               struct cr_database *db, uint64_t seq,
+                               const char **prev_id)
+{
+    const msgpack_object *f = &r->u.data;
+    uint32_t nf;
+    uint64_t index = seq;
+    int64_t ms = 0;
+    char *id = NULL;
+    enum cr_status rv;
+
+    if ((rv = reader_next(r, "a document")) != CR_OK) {
+        return rv;
+    }
+    /* The record's length tells its shape (see the header comment). */
+    nf = f->type == MSGPACK_OBJECT_ARRAY && f->via.array.size == 4 ? 4 : 2;
+    if ((f = array_of(&r->u.data, nf)) == NULL ||
+        f[1].type != MSGPACK_OBJECT_STR || f[1].via.str.size > MAX_JSON ||
+        cr_mp_get_str(&f[0], "id", 512, &id, r->err) ||
+        !cr_document_id_valid(id) ||
+        (*prev_id != NULL && strcmp(*prev_id, id) >= 0) ||
+        (nf == 4 && (cr_mp_get_u64(&f[2], "change index", &index, r->err) ||
+                     cr_mp_get_i64(&f[3], "change ms", &ms, r->err))) ||
+        index == 0 || index > st->applied_index ||
+        cr_doc_put(db, id, f[1].via.str.ptr, f[1].via.str.size, index, ms)) {
+        free(id);
+        return bad(r, "a document");
+    }
+    *prev_id = cr_doc_find(db, id)->id;
+    free(id);
+    return CR_OK;
+}
+
+static enum cr_status read_tombstone(struct reader *r, struct cr_state *st,
+                                     struct cr_database *db,
+                                     const char **prev_id)
+{
+    const msgpack_object *f;
+    uint64_t index;
+    int64_t ms;
+    char *id = NULL;
+    enum cr_status rv;
+
+    if ((rv = reader_next(r, "a tombstone")) != CR_OK) {
+        return rv;
+    }
+    if ((f = array_of(&r->u.data, 3)) == NULL ||
+        cr_mp_get_str(&f[0], "id", 512, &id, r->err) ||
+        !cr_document_id_valid(id) ||
+        (*prev_id != NULL && strcmp(*prev_id, id) >= 0) ||
+        cr_mp_get_u64(&f[1], "change index", &index, r->err) ||
+        cr_mp_get_i64(&f[2], "change ms", &ms, r->err) || index == 0 ||
+        index > st->applied_index || cr_doc_find(db, id) != NULL ||
+        cr_tombstone_put(db, id, index, ms) != CR_OK) {
+        free(id);
+        return bad(r, "a tombstone");
+    }
+    *prev_id = cr_tombstone_find(db, id)->id;
+    free(id);
+    return CR_OK;
+}
+
+static enum cr_status read_strs(struct reader *r, const msgpack_object *o,
+                                uint32_t max, size_t len, char ***out,
+                                size_t *n)
+{
+    uint32_t i;
+
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > max) {
+        return bad(r, "an ETL task");
+    }
+    if (o->via.array.size == 0) {
+        return CR_OK;
+    }
+    if ((*out = calloc(o->via.array.size, sizeof **out)) == NULL) {
+        return cr_error_set(r->err, CR_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < o->via.array.size; i++) {
+        if (cr_mp_get_str(&o->via.array.ptr[i], "string", len, &(*out)[i],
+                          r->err) != CR_OK) {
+            return bad(r, "an ETL task");
+        }
+        (*n)++;
+    }
+    return CR_OK;
+}
+
+/* Checks what apply() guarantees: valid names, https URLs, a bounded
+ * script, sorted unique prefixes, progress before the snapshot. */
+static bool etl_valid(const struct cr_etl_task *t, uint64_t applied)
+{
+    size_t i;
+
+    if (!cr_etl_name_valid(t->name) || t->n_urls == 0 ||
+        t->n_urls > CR_ETL_URLS_MAX || !cr_database_name_valid(t->dest_db) ||
+        t->script[0] == '\0' || strlen(t->script) > CR_ETL_SCRIPT_MAX ||
+        t->n_prefixes > CR_ETL_PREFIXES_MAX || t->generation == 0 ||
+        t->generation > applied || t->created_index > t->generation ||
+        t->progress >= applied) {
+        return false;
+    }
+    for (i = 0; i < t->n_urls; i++) {
+        if (!cr_etl_url_valid(t->urls[i])) {
+            return false;
+        }
+    }
+    for (i = 0; i < t->n_prefixes; i++) {
+        if (!cr_document_id_valid(t->prefixes[i]) ||
+            (i > 0 && strcmp(t->prefixes[i - 1], t->prefixes[i]) >= 0)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static enum cr_status read_etl(struct reader *r, struct cr_state *st,
+                               struct cr_database *db, const char **prev)
+{
+    const msgpack_object *f;
+    struct cr_etl_node *n;
+    struct cr_etl_task *t;
+    enum cr_status rv;
+
+    if ((rv = reader_next(r, "an ETL task")) != CR_OK) {
+        return rv;
+    }
+    if ((f = array_of(&r->u.data, ETL_FIELDS)) == NULL) {
+        return bad(r, "an ETL task");
+    }
+    if ((n = calloc(1, sizeof *n)) == NULL) {
+        return cr_error_set(r->err, CR_ENOMEM, "out of memory");
+    }
+    t = &n->t;
+    if ((t->db = strdup(db->name)) == NULL) {
+        rv = cr_error_set(r->err, CR_ENOMEM, "out of memory");
+    } else if (cr_mp_get_str(&f[0], "name", 128, &t->name, r->err) ||
+               cr_mp_get_str(&f[2], "destination", 128, &t->dest_db,
+                             r->err) ||
+               cr_mp_get_str(&f[3], "script", CR_ETL_SCRIPT_MAX, &t->script,
+                             r->err) ||
+               cr_mp_get_u64(&f[5], "created", &t->created_index, r->err) ||
+               cr_mp_get_u64(&f[6], "generation", &t->generation, r->err) ||
+               cr_mp_get_i64(&f[7], "updated ms", &t->updated_ms, r->err) ||
+               cr_mp_get_u64(&f[8], "progress", &t->progress, r->err) ||
+               cr_mp_get_i64(&f[9], "progress ms", &t->progress_ms, r->err)) {
+        rv = bad(r, "an ETL task");
+    } else if ((rv = read_strs(r, &f[1], CR_ETL_URLS_MAX, CR_ETL_URL_MAX,
+                               &t->urls, &t->n_urls)) == CR_OK &&
+               (rv = read_strs(r, &f[4], CR_ETL_PREFIXES_MAX, 512,
+                               &t->prefixes, &t->n_prefixes)) == CR_OK &&
+               (!etl_valid(t, st->applied_index) ||
+                (*prev != NULL && strcmp(*prev, t->name) >= 0))) {
+        rv = bad(r, "an ETL task");
+    }
+    if (rv != CR_OK) {
+        cr_etl_node_free(n);
+        return rv;
+    }
+    n->node.key = t->name;
+    cr_omap_insert(&db->etl, &n->node);
+    *prev = t->name;
+    return CR_OK;
+}
+
 static enum cr_status read_dbs(struct reader *r, struct cr_state *st,
                                uint64_t count)
 {
     const char *prev_db = NULL;
-    uint64_t i, j, ndocs;
+    uint64_t i, j, ndocs, ntombs = 0, ntasks = 0;
 
     for (i = 0; i < count; i++) {
         const msgpack_object *f;
         struct cr_database *db;
         char *name = NULL;
-        const char *prev_id = NULL;
+        const char *prev_id = NULL, *prev_task = NULL;
+        uint32_t nf;
         enum cr_status rv = reader_next(r, "a database");
 
         if (rv != CR_OK) {
             return rv;
         }
-        if ((f = array_of(&r->u.data, 2)) == NULL ||
+        nf = r->u.data.type == MSGPACK_OBJECT_ARRAY &&
+                     r->u.data.via.array.size == 4
+                 ? 4
+                 : 2;
+        ntombs = ntasks = 0;
+        if ((f = array_of(&r->u.data, nf)) == NULL ||
             cr_mp_get_str(&f[0], "database", 128, &name, r->err) ||
             cr_mp_get_u64(&f[1], "documents", &ndocs, r->err) ||
+            (nf == 4 &&
+             (cr_mp_get_u64(&f[2], "tombstones", &ntombs, r->err) ||
+              cr_mp_get_u64(&f[3], "ETL tasks", &ntasks, r->err))) ||
             !cr_database_name_valid(name) ||
             (prev_db != NULL && strcmp(prev_db, name) >= 0) ||
             cr_db_create(st, name) != CR_OK) {
@@ -731,24 +966,23 @@ static enum cr_status read_dbs(struct reader *r, struct cr_state *st,
         free(name);
         prev_db = db->name;
         for (j = 0; j < ndocs; j++) {
-            char *id = NULL;
-            struct cr_doc *doc;
-            if ((rv = reader_next(r, "a document")) != CR_OK) {
+            if ((rv = read_doc(r, st, db, j + 1, &prev_id)) != CR_OK) {
                 return rv;
             }
-            if ((f = array_of(&r->u.data, 2)) == NULL ||
-                f[1].type != MSGPACK_OBJECT_STR ||
-                f[1].via.str.size > MAX_JSON ||
-                cr_mp_get_str(&f[0], "id", 512, &id, r->err) ||
-                !cr_document_id_valid(id) ||
-                (prev_id != NULL && strcmp(prev_id, id) >= 0) ||
-                cr_doc_put(db, id, f[1].via.str.ptr, f[1].via.str.size)) {
-                free(id);
-                return bad(r, "a document");
+        }
+        prev_id = NULL;
+        for (j = 0; j < ntombs; j++) {
+            if ((rv = read_tombstone(r, st, db, &prev_id)) != CR_OK) {
+                return rv;
             }
-            doc = cr_doc_find(db, id);
-            free(id);
-            prev_id = doc->id;
+        }
+        for (j = 0; j < ntasks; j++) {
+            if ((rv = read_etl(r, st, db, &prev_task)) != CR_OK) {
+                return rv;
+            }
+        }
+        if (ntasks > CR_ETL_TASKS_MAX) {
+            return bad(r, "a database (too many ETL tasks)");
         }
     }
     return CR_OK;

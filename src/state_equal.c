@@ -105,6 +105,89 @@ static bool certs_equal(const struct cr_state *a, const struct cr_state *b)
     return eq;
 }
 
+static bool tombstones_equal(const struct cr_database *a,
+                             const struct cr_database *b)
+{
+    struct collect ca, cb;
+    bool eq;
+    size_t i;
+
+    if (a->tombstones.count != b->tombstones.count ||
+        a->changes.count != b->changes.count) {
+        return false;
+    }
+    if (!omap_nodes(&a->tombstones, &ca)) {
+        return false;
+    }
+    if (!omap_nodes(&b->tombstones, &cb)) {
+        free(ca.v);
+        return false;
+    }
+    eq = ca.n == cb.n;
+    for (i = 0; eq && i < ca.n; i++) {
+        const struct cr_tombstone *x =
+            CR_OMAP_ENTRY(ca.v[i], struct cr_tombstone, node);
+        const struct cr_tombstone *y =
+            CR_OMAP_ENTRY(cb.v[i], struct cr_tombstone, node);
+        eq = strcmp(x->id, y->id) == 0 &&
+             x->change.index == y->change.index &&
+             x->change.time_ms == y->change.time_ms;
+    }
+    free(ca.v);
+    free(cb.v);
+    return eq;
+}
+
+static bool strv_equal(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    size_t i;
+
+    if (na != nb) {
+        return false;
+    }
+    for (i = 0; i < na; i++) {
+        if (strcmp(a[i], b[i]) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool task_equal(const struct cr_etl_task *x, const struct cr_etl_task *y)
+{
+    return str_eq(x->name, y->name) && str_eq(x->db, y->db) &&
+           strv_equal(x->urls, x->n_urls, y->urls, y->n_urls) &&
+           str_eq(x->dest_db, y->dest_db) && str_eq(x->script, y->script) &&
+           strv_equal(x->prefixes, x->n_prefixes, y->prefixes,
+                      y->n_prefixes) &&
+           x->created_index == y->created_index &&
+           x->generation == y->generation && x->updated_ms == y->updated_ms &&
+           x->progress == y->progress && x->progress_ms == y->progress_ms;
+}
+
+static bool etl_equal(const struct cr_database *a, const struct cr_database *b)
+{
+    struct collect ca, cb;
+    bool eq;
+    size_t i;
+
+    if (a->etl.count != b->etl.count || !omap_nodes(&a->etl, &ca)) {
+        return false;
+    }
+    if (!omap_nodes(&b->etl, &cb)) {
+        free(ca.v);
+        return false;
+    }
+    eq = ca.n == cb.n;
+    for (i = 0; eq && i < ca.n; i++) {
+        eq = task_equal(&CR_OMAP_ENTRY(ca.v[i], struct cr_etl_node, node)->t,
+                        &CR_OMAP_ENTRY(cb.v[i], struct cr_etl_node, node)->t);
+    }
+    free(ca.v);
+    free(cb.v);
+    return eq;
+}
+
 static bool docs_equal(const struct cr_database *a, const struct cr_database *b)
 {
     struct collect ca, cb;
@@ -126,11 +209,13 @@ static bool docs_equal(const struct cr_database *a, const struct cr_database *b)
         const struct cr_doc *x = CR_OMAP_ENTRY(ca.v[i], struct cr_doc, node);
         const struct cr_doc *y = CR_OMAP_ENTRY(cb.v[i], struct cr_doc, node);
         eq = strcmp(x->id, y->id) == 0 && x->len == y->len &&
-             memcmp(x->json, y->json, x->len) == 0;
+             memcmp(x->json, y->json, x->len) == 0 &&
+             x->change.index == y->change.index &&
+             x->change.time_ms == y->change.time_ms;
     }
     free(ca.v);
     free(cb.v);
-    return eq;
+    return eq && tombstones_equal(a, b) && etl_equal(a, b);
 }
 
 static bool dbs_equal(const struct cr_state *a, const struct cr_state *b)

@@ -71,17 +71,46 @@ struct cr_purge_report {
     size_t n;
 };
 
+/* A document's or a tombstone's place in its database's change order
+ * (etl.c): keyed by the change index as 16 hex digits, so the omap's
+ * byte order is index order. */
+struct cr_change {
+    struct cr_omap_node node; /* key: key */
+    char key[17];
+    uint64_t index;
+    int64_t time_ms;
+    bool deleted; /* a cr_tombstone, else a cr_doc */
+};
+
 struct cr_doc {
     struct cr_omap_node node; /* key: id */
     char *id;
     char *json;
     size_t len;
+    struct cr_change change;
+};
+
+/* A deleted document that some ETL task has not passed yet. */
+struct cr_tombstone {
+    struct cr_omap_node node;  /* key: id */
+    struct cr_omap_node order; /* key: change.key, in tomb_order */
+    char *id;
+    struct cr_change change;
+};
+
+struct cr_etl_node {
+    struct cr_omap_node node; /* key: t.name */
+    struct cr_etl_task t;
 };
 
 struct cr_database {
     struct cr_omap_node node; /* key: name */
     char *name;
     struct cr_omap docs;
+    struct cr_omap tombstones; /* by id */
+    struct cr_omap tomb_order; /* the same, by change index (trimming) */
+    struct cr_omap changes;    /* docs and tombstones, by change index */
+    struct cr_omap etl;        /* ETL tasks reading this database */
 };
 
 struct cr_audit {
@@ -162,10 +191,39 @@ enum cr_status cr_db_create(struct cr_state *st, const char *name);
 void cr_db_drop(struct cr_state *st, struct cr_database *db);
 void cr_dbs_free(struct cr_omap *dbs);
 struct cr_doc *cr_doc_find(const struct cr_database *db, const char *id);
-/* Takes ownership of nothing; copies @json. */
+/* Takes ownership of nothing; copies @json. The document's change index
+ * becomes @index (unique in the database; CR_ECONFLICT when another
+ * change has it) and any tombstone of @id goes. */
 enum cr_status cr_doc_put(struct cr_database *db, const char *id,
-                          const char *json, size_t len);
-void cr_doc_drop(struct cr_database *db, struct cr_doc *doc);
+                          const char *json, size_t len, uint64_t index,
+                          int64_t time_ms);
+/* Remove @doc; when the database has ETL tasks a tombstone at @index
+ * remembers the deletion (CR_ENOMEM: nothing changed). */
+enum cr_status cr_doc_drop(struct cr_database *db, struct cr_doc *doc,
+                           uint64_t index, int64_t time_ms);
+
+/* --- etl.c ----------------------------------------------------------- */
+
+void cr_change_set(struct cr_change *c, uint64_t index, int64_t time_ms,
+                   bool deleted);
+/* 0, or -1 when the index is taken (nothing inserted). */
+int cr_change_link(struct cr_database *db, struct cr_change *c);
+void cr_change_unlink(struct cr_database *db, struct cr_change *c);
+struct cr_tombstone *cr_tombstone_find(const struct cr_database *db,
+                                       const char *id);
+/* A tombstone for @id at @index (replacing an older one). */
+enum cr_status cr_tombstone_put(struct cr_database *db, const char *id,
+                                uint64_t index, int64_t time_ms);
+void cr_tombstone_drop(struct cr_database *db, struct cr_tombstone *t);
+/* Drop the tombstones every task of @db has passed (all of them when it
+ * has no task). Allocates nothing. */
+void cr_tombstones_trim(struct cr_database *db);
+void cr_db_etl_free(struct cr_database *db);
+struct cr_etl_node *cr_etl_find(const struct cr_database *db,
+                                const char *name);
+void cr_etl_node_free(struct cr_etl_node *n);
+bool cr_etl_name_valid(const char *name);
+bool cr_etl_url_valid(const char *url);
 
 /* --- audit.c --------------------------------------------------------- */
 

@@ -82,7 +82,7 @@ t() {
 # "group command|options the help must mention"; "" is the top level.
 HELP_CASES=(
     "|--url --cert --key --pfx --password --cacert --insecure --output --timeout CERTCTL_URL CERTCTL_CERT CERTCTL_KEY CERTCTL_PFX CERTCTL_PASSWORD CERTCTL_CACERT CERTCTL_OUTPUT"
-    "cluster|status add-node remove-node transfer-leadership"
+    "cluster|status add-node remove-node transfer-leadership renew-cert replace-cert rotation-status"
     "certs|upload generate list edit delete purge export-server whoami"
     "db|create delete list"
     "docs|put get delete list"
@@ -106,6 +106,15 @@ HELP_CASES=(
     "docs delete|--db --id"
     "docs list|--db --prefix --start --page-size"
     "audit|--start --page-size"
+    "client-ca|put patch list get delete"
+    "client-ca put|--name --file --clearance --perm ClusterAdmin Operator ValidUser NAME"
+    "client-ca patch|--name --file --mode APPEND REPLACE --clearance --perm --no-perms"
+    "client-ca list|--help"
+    "client-ca get|--name --pem NOT_SET PENDING IS_SET FAILED"
+    "client-ca delete|--name"
+    "cluster renew-cert|--days --now --wait --wait-timeout --cacert-out"
+    "cluster replace-cert|--file --password --now --wait --wait-timeout --cacert-out"
+    "cluster rotation-status|Installed Confirming Switching Done"
 )
 
 help_case() {
@@ -131,6 +140,8 @@ main_help_lists_all() {
     local c
     run --help
     for c in "cluster status" "certs generate" "certs edit" "certs purge" "certs export-server" \
+        "cluster renew-cert" "cluster replace-cert" "cluster rotation-status" \
+        "client-ca put" "client-ca patch" "client-ca list" "client-ca get" "client-ca delete" \
         "db create" "db delete" "db list" "docs put" "docs get" "docs delete" "docs list" "audit"; do
         want_out "^  $c  " || return 1
     done
@@ -249,6 +260,57 @@ t "audit: bad --start" usage_error "invalid --start 'x'" "audit " audit --start 
 t "audit: stray argument" usage_error "unexpected argument 'list'" "audit " audit list
 t "audit: global option after it" usage_error "--output is a global option: put it before 'audit' \\(certctl --output \\.\\.\\. audit\\)" \
     "audit " audit --output json
+
+# Client CAs and cluster certificate rotation.
+t "client-ca put: no name" usage_error "missing NAME \\(give it as the argument or as --name\\)" \
+    "client-ca put " client-ca put --file x
+t "client-ca put: no --file" usage_error "missing required option --file" "client-ca put " \
+    client-ca put team
+t "client-ca put: bad clearance" usage_error \
+    "invalid value 'ClusterNode' for --clearance \\(allowed: ClusterAdmin, Operator, ValidUser\\)" \
+    "client-ca put " client-ca put team --file x --clearance ClusterNode
+t "client-ca put: bad --perm" usage_error "invalid access level 'Write' for database 'db'" \
+    "client-ca put " client-ca put team --file x --perm db=Write
+t "client-ca patch: no --mode" usage_error "missing required option --mode" "client-ca patch " \
+    client-ca patch team --file x
+t "client-ca patch: bad --mode" usage_error \
+    "invalid value 'MERGE' for --mode \\(allowed: APPEND, REPLACE\\)" "client-ca patch " \
+    client-ca patch team --file x --mode MERGE
+t "client-ca patch: --perm and --no-perms" usage_error "--perm and --no-perms contradict" \
+    "client-ca patch " client-ca patch team --file x --mode APPEND --perm db=Read --no-perms
+t "client-ca get: two names" usage_error "unexpected argument 'b'" "client-ca get " \
+    client-ca get a b
+t "client-ca delete: no name" usage_error "missing NAME" "client-ca delete " client-ca delete
+t "client-ca list: stray argument" usage_error "unexpected argument 'x'" "client-ca list " \
+    client-ca list x
+t "renew-cert: bad --days" usage_error "invalid --days '0' \\(a whole number from 1 to 36500\\)" \
+    "cluster renew-cert " cluster renew-cert --days 0
+t "renew-cert: bad --wait-timeout" usage_error "invalid --wait-timeout 'soon'" \
+    "cluster renew-cert " cluster renew-cert --wait --wait-timeout soon
+t "replace-cert: no --file" usage_error "missing required option --file" "cluster replace-cert " \
+    cluster replace-cert
+t "replace-cert: no --days" usage_error "unknown option --days" "cluster replace-cert " \
+    cluster replace-cert --file x --days 3
+t "replace-cert: secret --password not echoed" usage_error "invalid --wait-timeout '0'" \
+    "cluster replace-cert " cluster replace-cert --file x --password pw-Never-Show --wait-timeout 0
+t "rotation-status: stray argument" usage_error "unexpected argument 'now'" \
+    "cluster rotation-status " cluster rotation-status now
+clientca_unreadable() {
+    run --url https://127.0.0.1:1 "${DUMMY[@]}" client-ca put team --file "$TMP/absent.pem"
+    want_rc 1 && want_err_lines 1 && want_err "^certctl: cannot read --file '.*absent.pem'"
+}
+t "client-ca put: unreadable --file" clientca_unreadable
+clientca_not_pem() {
+    echo "not a certificate" >"$TMP/not.pem"
+    run --url https://127.0.0.1:1 "${DUMMY[@]}" client-ca patch team --file "$TMP/not.pem" --mode APPEND
+    want_rc 1 && want_err_lines 1 && want_err "^certctl: --file '.*not.pem' holds no PEM certificate"
+}
+t "client-ca patch: --file without a certificate" clientca_not_pem
+replace_unreadable() {
+    run --url https://127.0.0.1:1 "${DUMMY[@]}" cluster replace-cert --file "$TMP/absent.pfx"
+    want_rc 1 && want_err_lines 1 && want_err "^certctl: cannot read --file '.*absent.pfx'"
+}
+t "replace-cert: unreadable --file" replace_unreadable
 
 gen_out_missing() {
     run --url https://127.0.0.1:1 "${DUMMY[@]}" certs generate --name n --out "$TMP/absent-dir"
@@ -369,7 +431,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_PUT = do_POST = do_DELETE = answer
+    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = answer
 
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
@@ -434,7 +496,7 @@ routes() { echo "$2" >"$TMP/routes$1.json"; : >"$TMP/log$1.jsonl"; }
 q() {
     python3 -c 'import json, sys, base64
 r = [json.loads(l) for l in open(sys.argv[1])]
-print(eval(sys.argv[2]))' "$TMP/log$1.jsonl" "$2"
+print(eval(sys.argv[2]))' "$TMP/log$1.jsonl" "$2" "${@:3}"
 }
 
 TOPO_SELF=$(topology "\"$U1\"" 4 -)
@@ -1011,6 +1073,178 @@ audit_empty() {
     want_rc 0 && [ -z "$OUT" ] && want_err "no audit entries"
 }
 t "audit: empty log" audit_empty
+
+# ---- client CAs --------------------------------------------------------------
+
+mkcert teamca team-ca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
+TEAMCA_THUMB=$(openssl x509 -in "$TMP/teamca.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g')
+TEAMCA_JSON=$(python3 -c 'import json, sys; print(json.dumps(open(sys.argv[1]).read()))' "$TMP/teamca.pem")
+CA_REPLY="{\"Name\": \"team\", \"status\": \"IS_SET\", \"x509_pem_cert\": $TEAMCA_JSON, \"SecurityClearance\": \"Operator\", \"Permissions\": {\"shared\": \"ReadWrite\", \"a\": \"Read\"}, \"Certificates\": 1, \"UpdatedAtIndex\": 42}"
+# sent_pem N: the DER (hex) of the certificates in node N's last request body's x509_pem_cert
+sent_ders() {
+    q "$1" 'sorted(__import__("ssl").PEM_cert_to_DER_cert("-----BEGIN CERTIFICATE-----" + b.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n").hex() for b in json.loads(r[-1]["body"])["x509_pem_cert"].split("-----BEGIN CERTIFICATE-----")[1:])'
+}
+file_ders() {
+    python3 -c 'import ssl, sys
+t = open(sys.argv[1]).read()
+print(sorted(ssl.PEM_cert_to_DER_cert("-----BEGIN CERTIFICATE-----" + b.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n").hex() for b in t.split("-----BEGIN CERTIFICATE-----")[1:]))' "$1"
+}
+
+clientca_put() {
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")],
+               \"PUT /admin/client-ca\": [$(ok "$CA_REPLY")]}"
+    cat "$TMP/teamca.pem" "$TMP/teamca.key" >"$TMP/teamca-with-key.pem"
+    run --url "$U1" "${AUTH[@]}" client-ca put team --file "$TMP/teamca-with-key.pem" \
+        --clearance Operator --perm shared=ReadWrite --perm a=Read
+    want_rc 0 || return 1
+    want_out "^Name: +team$" && want_out "^Status: +IS_SET$" && want_out "^Clearance: +Operator$" &&
+        want_out "^Permissions: +a:Read,shared:ReadWrite$" && want_out "^Certificates: +1$" &&
+        want_out "^THUMBPRINT +SUBJECT +NOT AFTER$" &&
+        want_out "^$TEAMCA_THUMB +/CN=team-ca +[0-9]{4}-[0-9]{2}-[0-9]{2}$" || return 1
+    want_err "note: --file '.*' holds a private key; only its certificates are sent" || return 1
+    want_equal "$(q 1 'r[1]["method"] + " " + r[1]["path"]')" "PUT /admin/client-ca" || return 1
+    want_equal "$(q 1 'sorted((k, v) for k, v in json.loads(r[1]["body"]).items() if k != "x509_pem_cert")')" \
+        "[('Name', 'team'), ('Permissions', {'shared': 'ReadWrite', 'a': 'Read'}), ('SecurityClearance', 'Operator')]" || return 1
+    want_equal "$(sent_ders 1)" "$(file_ders "$TMP/teamca.pem")" || return 1
+    want_equal "$(q 1 '"PRIVATE KEY" in r[1]["body"]')" False || return 1
+    # defaults: ValidUser, no permissions; the file from standard input
+    "$CERTCTL_BIN" --url "$U1" "${AUTH[@]}" --output json client-ca put --name team --file - \
+        <"$TMP/teamca.pem" >"$TMP/out" 2>"$TMP/err"
+    RC=$?
+    want_rc 0 && want_out '^  "UpdatedAtIndex": 42$' || return 1
+    want_equal "$(q 1 'sorted((k, v) for k, v in json.loads(r[-1]["body"]).items() if k != "x509_pem_cert")')" \
+        "[('Name', 'team'), ('Permissions', {}), ('SecurityClearance', 'ValidUser')]"
+}
+t "client-ca put: body, only certificates sent, table" clientca_put
+
+clientca_patch() {
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")],
+               \"PATCH /admin/client-ca\": [$(ok "$CA_REPLY")]}"
+    run --url "$U1" "${AUTH[@]}" client-ca patch team --file "$TMP/teamca.pem" --mode APPEND
+    want_rc 0 && want_out "^Status: +IS_SET$" || return 1
+    want_equal "$(q 1 'r[1]["method"] + " " + r[1]["path"]')" "PATCH /admin/client-ca" || return 1
+    # only what is to change: clearance and permissions are kept by the server
+    want_equal "$(q 1 'sorted(k for k in json.loads(r[1]["body"]))')" "['Mode', 'Name', 'x509_pem_cert']" || return 1
+    want_equal "$(q 1 'json.loads(r[1]["body"])["Mode"]')" APPEND || return 1
+    run --url "$U1" "${AUTH[@]}" client-ca patch --name team --file "$TMP/teamca.pem" --mode REPLACE \
+        --clearance ValidUser --no-perms
+    want_rc 0 || return 1
+    want_equal "$(q 1 'sorted((k, v) for k, v in json.loads(r[-1]["body"]).items() if k != "x509_pem_cert")')" \
+        "[('Mode', 'REPLACE'), ('Name', 'team'), ('Permissions', {}), ('SecurityClearance', 'ValidUser')]"
+}
+t "client-ca patch: APPEND / REPLACE, only the changes" clientca_patch
+
+clientca_list_get_delete() {
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")],
+               \"GET /admin/client-ca\": [$(ok "{\"Results\": [$CA_REPLY]}"), $(ok '{"Results": []}')],
+               \"GET /admin/client-ca?name=t%20m\": [$(ok "$CA_REPLY"), $(ok "$CA_REPLY"), $(ok '{"Name": "t m", "status": "NOT_SET", "x509_pem_cert": ""}')],
+               \"DELETE /admin/client-ca\": [$(ok '{"Name": "t m", "status": "NOT_SET", "x509_pem_cert": ""}'), {\"status\": 404, \"body\": {\"Error\": \"client CA 't m' does not exist\", \"Type\": \"NotFound\"}}]}"
+    run --url "$U1" "${AUTH[@]}" client-ca list
+    want_rc 0 && want_out "^NAME +STATUS +CLEARANCE +PERMISSIONS +CERTIFICATES$" &&
+        want_out "^team +IS_SET +Operator +a:Read,shared:ReadWrite +1$" || return 1
+    run --url "$U1" "${AUTH[@]}" client-ca list
+    want_rc 0 && [ -z "$OUT" ] && want_err "no client CAs" || return 1
+    run --url "$U1" "${AUTH[@]}" client-ca get 't m'
+    want_rc 0 && want_out "^Name: +team$" && want_out "^$TEAMCA_THUMB " || return 1
+    want_equal "$(q 1 'r[-1]["path"]')" "/admin/client-ca?name=t%20m" || return 1
+    run --url "$U1" "${AUTH[@]}" client-ca get 't m' --pem
+    want_rc 0 && want_equal "$OUT" "$(openssl x509 -in "$TMP/teamca.pem")" || return 1
+    run --url "$U1" "${AUTH[@]}" client-ca get 't m'
+    want_rc 0 && want_out "^Status: +NOT_SET$" || return 1
+    ! grep -q "^Clearance" "$TMP/out" || { say "settings shown for NOT_SET"; show; return 1; }
+    run --url "$U1" "${AUTH[@]}" client-ca delete 't m'
+    want_rc 0 && want_equal "$OUT" "deleted client CA t m" || return 1
+    want_equal "$(q 1 'r[-1]["method"] + " " + r[-1]["path"]')" "DELETE /admin/client-ca?name=t%20m" || return 1
+    run --url "$U1" "${AUTH[@]}" client-ca delete 't m'
+    want_rc 1 && want_equal "$ERR" "certctl: 404 Not Found: client CA 't m' does not exist"
+}
+t "client-ca list / get / delete" clientca_list_get_delete
+
+# ---- cluster certificate rotation -------------------------------------------
+
+mkcert newcluster certraft-test-cluster -addext "subjectAltName=IP:127.0.0.1"
+NEW_THUMB=$(openssl x509 -in "$TMP/newcluster.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g')
+cat "$TMP/cluster.pem" "$TMP/newcluster.pem" >"$TMP/both.pem"
+NEW_B64=$(openssl x509 -in "$TMP/newcluster.pem" -outform DER | base64 -w0)
+openssl pkcs12 -export -in "$TMP/newcluster.pem" -inkey "$TMP/newcluster.key" -out "$TMP/newcluster.pfx" \
+    -passout "pass:$UPLOAD_PW" 2>/dev/null
+ROT_STATUS="{\"Phase\": \"Confirming\", \"NewThumbprint\": \"$NEW_THUMB\", \"OldThumbprint\": \"$CLUSTER_THUMB\", \"Confirmed\": [1, 3], \"Switched\": [], \"Voters\": [1, 2, 3], \"ReplaceImmediately\": false}"
+
+renew_cert() {
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")],
+               \"POST /admin/certificates/renew-cluster-cert\": [$(ok "{\"Thumbprint\": \"$NEW_THUMB\", \"Phase\": \"Installed\"}" 202)]}"
+    run --url "$U1" "${AUTH[@]}" cluster renew-cert --days 30 --now
+    want_rc 0 && want_equal "$OUT" "replacement started: new certificate $NEW_THUMB, phase Installed" || return 1
+    want_equal "$(q 1 'r[1]["method"] + " " + r[1]["path"] + " " + str(json.loads(r[1]["body"]))')" \
+        "POST /admin/certificates/renew-cluster-cert {'ExpirationDays': 30, 'ReplaceImmediately': True}" || return 1
+    run --url "$U1" "${AUTH[@]}" --output json cluster renew-cert
+    want_rc 0 && want_out "^  \"Phase\": \"Installed\"$" && want_equal "$(q 1 'r[-1]["body"]')" "{}"
+}
+t "cluster renew-cert: body and reply" renew_cert
+
+replace_cert() {
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")],
+               \"POST /admin/certificates/replace-cluster-cert\": [$(ok "{\"Thumbprint\": \"$NEW_THUMB\", \"Phase\": \"Installed\"}" 202),
+                    {\"status\": 409, \"body\": {\"Error\": \"a replacement is in progress\", \"Type\": \"Conflict\"}}]}"
+    run --url "$U1" "${AUTH[@]}" cluster replace-cert --file "$TMP/newcluster.pfx" --password "$UPLOAD_PW"
+    want_rc 0 && want_out "^replacement started: new certificate $NEW_THUMB, phase Installed$" || return 1
+    want_equal "$(q 1 'base64.b64decode(json.loads(r[1]["body"])["Certificate"]) == open(sys.argv[1].replace("log1.jsonl", "newcluster.pfx"), "rb").read()')" True || return 1
+    want_equal "$(q 1 'sorted(json.loads(r[1]["body"]))')" "['Certificate', 'Password']" || return 1
+    run --url "$U1" "${AUTH[@]}" cluster replace-cert --file "$TMP/newcluster.pfx" --password "$UPLOAD_PW"
+    want_rc 1 && want_equal "$ERR" "certctl: 409 Conflict: a replacement is in progress"
+}
+t "cluster replace-cert: the PFX as sent, errors" replace_cert
+
+rotation_status() {
+    routes 1 "{\"GET /admin/certificates/replacement/status\": [$(ok "$ROT_STATUS"), $(ok '{"Phase": "None", "NewThumbprint": "", "OldThumbprint": "", "Confirmed": [], "Switched": [], "Voters": [1, 2, 3], "ReplaceImmediately": false}')]}"
+    run --url "$U1" "${AUTH[@]}" cluster rotation-status
+    want_rc 0 && want_out "^Phase: +Confirming$" && want_out "^New certificate: +$NEW_THUMB$" &&
+        want_out "^Old certificate: +$CLUSTER_THUMB$" && want_out "^Replace immediately: +no$" &&
+        want_out "^NODE +VOTER +CONFIRMED +SWITCHED$" && want_out "^1 +yes +yes +no$" &&
+        want_out "^2 +yes +no +no$" && want_out "^3 +yes +yes +no$" || return 1
+    run --url "$U1" "${AUTH[@]}" cluster rotation-status
+    want_rc 0 && want_out "^Phase: +None$" || return 1
+    ! grep -q "^New certificate" "$TMP/out" || { say "empty thumbprint shown"; show; return 1; }
+}
+t "cluster rotation-status table" rotation_status
+
+renew_wait_trust() {
+    local d=$TMP/rot
+    mkdir -p "$d"
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")],
+               \"POST /admin/certificates/renew-cluster-cert\": [$(ok "{\"Thumbprint\": \"$NEW_THUMB\", \"Phase\": \"Installed\"}" 202)],
+               \"GET /admin/certificates?thumbprint=$NEW_THUMB\": [{\"status\": 404, \"body\": {\"Error\": \"no certificate with thumbprint $NEW_THUMB\", \"Type\": \"NotFound\"}},
+                    $(ok "{\"Results\": [{\"Thumbprint\": \"$NEW_THUMB\", \"SecurityClearance\": \"ClusterNode\", \"Certificate\": \"$NEW_B64\"}]}")],
+               \"GET /admin/certificates/replacement/status\": [$(ok "$ROT_STATUS"),
+                    $(ok "{\"Phase\": \"Done\", \"NewThumbprint\": \"$NEW_THUMB\", \"OldThumbprint\": \"$CLUSTER_THUMB\", \"Confirmed\": [1, 2, 3], \"Switched\": [1, 2, 3], \"Voters\": [1, 2, 3], \"ReplaceImmediately\": false}")]}"
+    run --url "$U1" "${AUTH[@]}" cluster renew-cert --wait --cacert-out "$d/trust.pem"
+    want_rc 0 || return 1
+    want_out "^replacement started: new certificate $NEW_THUMB, phase Installed$" &&
+        want_out "^wrote $d/trust.pem: use it as --cacert from now on$" &&
+        want_out "^replacement done: every node serves $NEW_THUMB$" || return 1
+    # the registry was asked again until it listed the new certificate
+    want_equal "$(q 1 'len([x for x in r if x["path"] == "/admin/certificates?thumbprint=" + sys.argv[3]])' "$NEW_THUMB")" 2 || return 1
+    want_equal "$(file_ders "$d/trust.pem")" "$(file_ders "$TMP/both.pem")" && want_equal "$(mode_of "$d/trust.pem")" 600 || return 1
+    # the new certificate first: OpenSSL uses only the first of two with one subject
+    want_equal "$(openssl x509 -in "$d/trust.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g')" "$NEW_THUMB" || return 1
+    ls "${TMPDIR:-/tmp}"/certctl-trust-* >/dev/null 2>&1 && { say "temporary trust file left behind"; return 1; }
+    # never overwritten, and nothing is started then
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")]}"
+    run --url "$U1" "${AUTH[@]}" cluster renew-cert --cacert-out "$d/trust.pem"
+    want_rc 1 && want_err "^certctl: --cacert-out: '$d/trust.pem' already exists" &&
+        want_equal "$(q 1 'len(r)')" 0
+}
+t "cluster renew-cert --wait --cacert-out: trusts the new certificate" renew_wait_trust
+
+renew_wait_timeout() {
+    routes 1 "{\"GET /cluster/topology\": [$(ok "$(topology "\"$U1\"" - -)")],
+               \"POST /admin/certificates/renew-cluster-cert\": [$(ok "{\"Thumbprint\": \"$NEW_THUMB\", \"Phase\": \"Installed\"}" 202)],
+               \"GET /admin/certificates?thumbprint=$NEW_THUMB\": [$(ok "{\"Results\": [{\"Thumbprint\": \"$NEW_THUMB\", \"Certificate\": \"$NEW_B64\"}]}")],
+               \"GET /admin/certificates/replacement/status\": [$(ok "$ROT_STATUS")]}"
+    run --url "$U1" "${AUTH[@]}" cluster renew-cert --wait --wait-timeout 1
+    want_rc 1 && want_err "^certctl: the replacement was not done within 1 s \\(last: phase Confirming\\); see certctl cluster rotation-status$"
+}
+t "cluster renew-cert --wait: timeout says where it stands" renew_wait_timeout
 
 fi # fake nodes started
 fi # python3 and openssl present

@@ -25,6 +25,8 @@ static struct cr_permission perms[] = {{(char *)"orders", CR_ACCESS_READ},
 static struct cr_der certs[] = {{der1, sizeof der1}, {der2, sizeof der2}};
 static unsigned char sealed[] = {0xde, 0xad, 0xbe, 0xef, 0x00, 0x01};
 static uint64_t voters[] = {1, 2, 5};
+static char *etl_urls[] = {(char *)"https://b1:8443", (char *)"https://b2:8443",
+                           (char *)"employees/"};
 
 /* One example of every command type (pointers into static data). */
 static void example(enum cr_command_type t, struct cr_command *c)
@@ -118,9 +120,38 @@ static void example(enum cr_command_type t, struct cr_command *c)
         c->u.cluster_cleanup.voters = voters;
         c->u.cluster_cleanup.n_voters = 3;
         break;
+    case CR_CMD_ETL_PUT:
+        c->u.etl.urls = etl_urls;
+        c->u.etl.n_urls = 2;
+        c->u.etl.dest_db = (char *)"public";
+        c->u.etl.script = (char *)"loadTo(this);";
+        c->u.etl.prefixes = etl_urls + 2;
+        c->u.etl.n_prefixes = 1;
+        c->u.etl.reset = true;
+        /* fallthrough */
+    case CR_CMD_ETL_DELETE:
+    case CR_CMD_ETL_PROGRESS:
+        c->u.etl.db = (char *)"hr";
+        c->u.etl.name = (char *)"to-public";
+        c->u.etl.generation = c->type == CR_CMD_ETL_PROGRESS ? 17 : 0;
+        c->u.etl.index = c->type == CR_CMD_ETL_PROGRESS ? 42 : 0;
+        break;
     default:
         break;
     }
+}
+
+static bool strv_eq(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    if (na != nb) {
+        return false;
+    }
+    for (size_t i = 0; i < na; i++) {
+        if (strcmp(a[i], b[i]) != 0) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static bool der_eq(const struct cr_der *a, const struct cr_der *b)
@@ -246,6 +277,20 @@ static bool command_eq(const struct cr_command *a, const struct cr_command *b)
                (a->u.cluster_cleanup.n_voters == 0 ||
                 memcmp(a->u.cluster_cleanup.voters, b->u.cluster_cleanup.voters,
                        a->u.cluster_cleanup.n_voters * sizeof(uint64_t)) == 0);
+    case CR_CMD_ETL_PUT:
+    case CR_CMD_ETL_DELETE:
+    case CR_CMD_ETL_PROGRESS:
+        return str_eq(a->u.etl.db, b->u.etl.db) &&
+               str_eq(a->u.etl.name, b->u.etl.name) &&
+               strv_eq(a->u.etl.urls, a->u.etl.n_urls, b->u.etl.urls,
+                       b->u.etl.n_urls) &&
+               str_eq(a->u.etl.dest_db, b->u.etl.dest_db) &&
+               str_eq(a->u.etl.script, b->u.etl.script) &&
+               strv_eq(a->u.etl.prefixes, a->u.etl.n_prefixes,
+                       b->u.etl.prefixes, b->u.etl.n_prefixes) &&
+               a->u.etl.reset == b->u.etl.reset &&
+               a->u.etl.generation == b->u.etl.generation &&
+               a->u.etl.index == b->u.etl.index;
     default:
         return a->u.node.id == b->u.node.id &&
                str_eq(a->u.node.raft_address, b->u.node.raft_address) &&

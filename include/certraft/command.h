@@ -42,6 +42,9 @@ enum cr_command_type {
     CR_CMD_CLUSTER_CERT_CONFIRM,  /* a node has the new cert ready */
     CR_CMD_CLUSTER_CERT_SWITCHED, /* a node serves the new cert */
     CR_CMD_CLUSTER_CERT_CLEANUP,  /* the new cert becomes the cluster cert */
+    CR_CMD_ETL_PUT,               /* create or update an ETL task */
+    CR_CMD_ETL_DELETE,            /* remove an ETL task */
+    CR_CMD_ETL_PROGRESS,          /* a task delivered changes up to an index */
     CR_CMD_TYPE_MAX
 };
 
@@ -144,6 +147,23 @@ struct cr_command {
             uint64_t *voters;
             size_t n_voters;
         } cluster_cleanup;
+
+        /* CR_CMD_ETL_PUT uses every field but generation and index;
+         * CR_CMD_ETL_DELETE only db and name; CR_CMD_ETL_PROGRESS db,
+         * name, generation and index. */
+        struct {
+            char *db;          /* the source database */
+            char *name;        /* the task, unique within the database */
+            char **urls;       /* destination cluster API URLs (https) */
+            size_t n_urls;
+            char *dest_db;     /* the destination database */
+            char *script;      /* JavaScript transform */
+            char **prefixes;   /* document id prefixes read; none: all */
+            size_t n_prefixes;
+            bool reset;        /* PUT: start again from the first change */
+            uint64_t generation; /* PROGRESS: the task's generation */
+            uint64_t index;    /* PROGRESS: last change index delivered */
+        } etl;
     } u;
 };
 

@@ -5,8 +5,9 @@
  * certificate registry (entries by thumbprint, collections of primary and
  * secondary certificates, an index by public key pinning hash), the
  * cluster certificate(s) and a replacement in progress, client CA
- * bundles, pending node joins, databases and their JSON documents, and
- * the audit trail. It changes only
+ * bundles, pending node joins, databases and their JSON documents (with
+ * the log index that last changed each, and tombstones), ETL tasks and
+ * their progress, and the audit trail. It changes only
  * through cr_state_apply() (one committed log entry) and
  * cr_state_restore() (a snapshot), so every node that applied the same
  * entries holds the same state. apply() re-checks the caller's rights
@@ -249,6 +250,80 @@ typedef bool (*cr_doc_visit_fn)(const char *id, const char *json,
 void cr_state_doc_foreach(const struct cr_state *st, const char *db,
                           const char *prefix, const char *after, size_t limit,
                           cr_doc_visit_fn fn, void *arg);
+
+/* --- document changes (what ETL reads) -------------------------------- */
+
+/* Every document records the log index and time_ms of the entry that
+ * last wrote it; a deleted document leaves a tombstone with the index of
+ * its deletion while the database has ETL tasks that have not passed it.
+ * One log entry writes at most one document, so change indexes are
+ * unique within a database and "the changes after index N" is the
+ * current state of every document touched after N, in index order. */
+struct cr_doc_change {
+    const char *id;
+    const char *json; /* NULL: deleted (a tombstone) */
+    size_t len;
+    uint64_t index;
+    int64_t time_ms;
+};
+/* Changes of @db with index > @after in index order; stops when @fn
+ * returns false. O(log n + visited). */
+typedef bool (*cr_change_visit_fn)(const struct cr_doc_change *c, void *arg);
+void cr_state_changes_foreach(const struct cr_state *st, const char *db,
+                              uint64_t after, cr_change_visit_fn fn,
+                              void *arg);
+/* The change index of document @id (0: no such document). */
+uint64_t cr_state_doc_change_index(const struct cr_state *st, const char *db,
+                                   const char *id);
+size_t cr_state_db_tombstone_count(const struct cr_state *st, const char *db);
+
+/* --- ETL tasks -------------------------------------------------------- */
+
+/* Limits apply() enforces on a task definition. */
+#define CR_ETL_SCRIPT_MAX (64 * 1024) /* bytes of JavaScript */
+#define CR_ETL_URLS_MAX 16
+#define CR_ETL_URL_MAX 512
+#define CR_ETL_PREFIXES_MAX 64
+#define CR_ETL_TASKS_MAX 64 /* per database */
+
+/* A one-way link from a database here to a database on another cluster.
+ * generation is the log index of the ETL_PUT that last defined it:
+ * progress reports name it, so a report computed under an older
+ * definition (or a deleted and re-created task) is refused. progress is
+ * the highest change index of the source database whose effect the
+ * destination has acknowledged; it only grows, except by Reset. */
+struct cr_etl_task {
+    char *name;
+    char *db;
+    char **urls;
+    size_t n_urls;
+    char *dest_db;
+    char *script;
+    char **prefixes; /* sorted; none: every document */
+    size_t n_prefixes;
+    uint64_t created_index;
+    uint64_t generation;
+    int64_t updated_ms;
+    uint64_t progress;
+    int64_t progress_ms; /* time_ms of the report that set progress */
+};
+
+const struct cr_etl_task *cr_state_etl_find(const struct cr_state *st,
+                                            const char *db, const char *name);
+/* Tasks of @db (NULL: of every database), by database then name. */
+typedef bool (*cr_etl_visit_fn)(const struct cr_etl_task *t, void *arg);
+void cr_state_etl_foreach(const struct cr_state *st, const char *db,
+                          cr_etl_visit_fn fn, void *arg);
+size_t cr_state_etl_count(const struct cr_state *st);
+/* Does the task read document @id (its prefixes)? */
+bool cr_etl_task_reads(const struct cr_etl_task *t, const char *id);
+/* What the task still has to deliver: changes after its progress that it
+ * reads (*entries), the index of the last one (*last_index, else the
+ * progress) and the time_ms of the oldest (*oldest_ms, 0 when none).
+ * O(changes after progress). */
+void cr_state_etl_lag(const struct cr_state *st, const struct cr_etl_task *t,
+                      uint64_t *entries, uint64_t *last_index,
+                      int64_t *oldest_ms);
 
 /* --- audit ----------------------------------------------------------- */
 

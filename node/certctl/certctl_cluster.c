@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "certctl.h"
+#include "certctl_rotation.h"
 #include "certctl_str.h"
 #include "certctl_table.h"
 
@@ -462,5 +463,37 @@ const struct certctl_command certctl_cluster_commands[] = {
      "Asks the leader to hand leadership to node --id, or to a node of its\n"
      "choosing, and prints the new leader.",
      "  certctl cluster transfer-leadership --id 2\n", transfer_opts, cmd_transfer, NULL},
+    /* Cluster certificate rotation: certctl_rotation.c. */
+    {"renew-cert", "re-issue the cluster certificate with its key, and switch to it",
+     "Asks the cluster to re-issue its certificate with the same key and a new\n"
+     "validity (--days, or the server's default), then to rotate to it: the new\n"
+     "certificate is trusted beside the old one, every node confirms it holds\n"
+     "it, all switch without a restart (at once with --now), and the old one\n"
+     "is forgotten. Clients that verify the nodes with the old certificate as\n"
+     "their CA file must trust the new one too: once the rotation has started,\n"
+     "--cacert-out saves --cacert's certificates and the new one (first), as the\n"
+     "registry lists it. With --wait, certctl trusts the new certificate the\n"
+     "same way and polls every 500 ms until the replacement is done.",
+     "  certctl cluster renew-cert --days 365 --cacert-out cluster-ca-new.pem --wait\n",
+     certctl_renew_cert_opts,
+     certctl_cmd_renew_cert, NULL},
+    {"replace-cert", "rotate the cluster to a new certificate of your own (PFX)",
+     "Rotates the cluster to the certificate and private key of --file (a\n"
+     "PKCS#12 file, with --password if it has one): trusted beside the old\n"
+     "one first, confirmed by every node, then served by all without a restart\n"
+     "(at once with --now), and the old one forgotten. Clients must trust the\n"
+     "new certificate (or its CA) before the switch: --cacert-out saves\n"
+     "--cacert's certificates and the new one. The file is sent to the cluster\n"
+     "only. With --wait, certctl trusts the new certificate itself and polls\n"
+     "every 500 ms until the replacement is done.",
+     "  certctl cluster replace-cert --file new-cluster.pfx --password \"$PW\" --wait\n",
+     certctl_replace_cert_opts, certctl_cmd_replace_cert, NULL},
+    {"rotation-status", "show where a cluster certificate replacement stands",
+     "Shows the replacement of the cluster certificate: its phase (None,\n"
+     "Installed, Confirming, Switching, Done), the new and old thumbprints, and\n"
+     "for every node whether it confirmed it holds the new certificate and\n"
+     "whether it serves it.",
+     "  certctl cluster rotation-status\n", certctl_rotation_status_opts,
+     certctl_cmd_rotation_status, NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
 };

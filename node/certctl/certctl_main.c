@@ -15,14 +15,21 @@
 #include <curl/curl.h>
 
 #include "certctl.h"
+#include "certctl_clientca.h"
+#include "certctl_etl.h"
 
 static const struct certctl_group certctl_groups[] = {
-    {"cluster", "Manage cluster membership and leadership", certctl_cluster_commands, NULL},
+    {"cluster", "Manage membership, leadership and the cluster certificate",
+     certctl_cluster_commands, NULL},
     {"certs", "Manage client certificates and their permissions", certctl_certs_commands,
      NULL},
     {"db", "Create, delete and list databases", certctl_db_commands, NULL},
     {"docs", "Store, read, delete and list documents in a database", certctl_docs_commands,
      NULL},
+    {"client-ca", "Manage client CA bundles whose certificates authenticate",
+     certctl_clientca_commands, NULL},
+    {"etl", "ETL tasks: one-way, transformed copies to another cluster",
+     certctl_etl_commands, NULL},
     {"audit", "Show the audit log of requests", NULL, &certctl_audit_command},
     {NULL, NULL, NULL, NULL},
 };
