@@ -68,6 +68,9 @@ def main():
                     help="certificate (value) size in bytes")
     ap.add_argument("--no-etcd", action="store_true",
                     help="certraft only (etcd not installed)")
+    ap.add_argument("--tuning", default="",
+                    help="extra certnode options for experiments, e.g. "
+                         "'--snapshot-threshold 100000'")
     args = ap.parse_args()
     levels = [int(x) for x in args.clients.split(",")]
     tmp = tempfile.mkdtemp(prefix="bench-writes-")
@@ -80,7 +83,9 @@ def main():
     print(benchlib.machine_note())
     rows, ratios = [], []
     etcd = None
-    with Cluster(3) as cluster:
+    if args.tuning:
+        print("certnode tuning: %s" % args.tuning)
+    with Cluster(3, tuning=args.tuning.split()) as cluster:
         try:
             if not args.no_etcd:
                 etcd = EtcdCluster().start()

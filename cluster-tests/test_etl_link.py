@@ -56,7 +56,8 @@ def test_5000_documents_cross_redacted():
         len(docs), wrote, len(got), time.monotonic() - start), flush=True)
     no_salary_anywhere(got)
     s = wait_caught_up(A)
-    assert s["LagEntries"] == 0 and s["LastError"] is None, s
+    # (A slow machine may have seen a retried timeout: LastError keeps it.)
+    assert s["LagEntries"] == 0 and s["ConsecutiveFailures"] == 0, s
     assert s["DocumentsLoaded"] >= len(want) and s["ScriptErrors"] == 0, s
     assert s["RunningOn"] == A.leader().id, s
     # Every node's metrics agree: lag is replicated state.

@@ -380,8 +380,8 @@ static void test_after(uv_work_t *w, int status)
 
 void cr_api_etl_test(struct cr_api_call *call)
 {
-    const char *db = etl_db(call);
-    const struct cr_state *st = call->node->fsm.state;
+    const char *db = etl_db(call); /* on failure @call is gone */
+    const struct cr_state *st;
     const char *script, *id, *name, *stored;
     struct test_run *t;
     json_t *body, *doc;
@@ -390,6 +390,7 @@ void cr_api_etl_test(struct cr_api_call *call)
     if (db == NULL || (body = cr_api_body_json(call)) == NULL) {
         return;
     }
+    st = call->node->fsm.state;
     if ((t = calloc(1, sizeof *t)) == NULL) {
         json_decref(body);
         cr_api_reply_error(call, CR_ENOMEM, "out of memory");

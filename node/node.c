@@ -68,7 +68,9 @@ static void catchup_target_cb(struct cr_https_request *req)
     if (req->status == 200 && req->resp_body != NULL &&
         (root = json_loadb(req->resp_body, req->resp_len, 0, NULL)) != NULL &&
         json_is_integer(json_object_get(root, "CommitIndex")) &&
-        json_equal(json_object_get(root, "State"), json_string("Leader"))) {
+        json_is_string(json_object_get(root, "State")) &&
+        strcmp(json_string_value(json_object_get(root, "State")), "Leader") ==
+            0) {
         node->catchup.target =
             (uint64_t)json_integer_value(json_object_get(root, "CommitIndex"));
         node->catchup.known = true;

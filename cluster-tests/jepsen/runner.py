@@ -64,6 +64,7 @@ class Run:
         self.expected_down = set()
         self.paused = set()
         self.crashes = []
+        self.last_heal = -1e9  # history time of the last nemesis stop
         self.heal_errors = []
         self.client_errors = []
         self.node_lock = threading.Lock()
@@ -89,6 +90,8 @@ class Run:
         ev = {"nemesis": nemesis, "event": what, "time": round(t, 3), "wall": wall,
               "detail": detail}
         self.timeline.append(ev)
+        if what == "stop":
+            self.last_heal = self.history.now()
         self.log("nemesis %s %s %s" % (nemesis, what, json.dumps(detail)))
 
     # --- node control shared by nemeses and healing -------------------------------
@@ -309,6 +312,7 @@ def summarize(args, verdict, run):
             lines.append("      %s" % json.dumps(viol, default=str)[:400])
     cl = verdict["cluster"]
     nviol += len(cl["crashes"]) + (0 if cl["recovered_after_heal"] else 1)
+    nviol += len(verdict.get("shutdown_errors") or [])
     lines.append("  cluster  valid=%s recovered=%s crashes=%d nemesis-errors=%d" % (
         cl["valid"], cl["recovered_after_heal"], len(cl["crashes"]),
         len(cl.get("nemesis_errors") or [])))
@@ -360,8 +364,10 @@ def run_inside(args):
             for n in run.cluster.nodes.values():
                 if n.running():
                     n.kill()
-            if shutdown_errors:
+            if shutdown_errors:  # a node that fails to stop cleanly is a bug too
                 verdict.setdefault("shutdown_errors", shutdown_errors)
+                verdict["valid"] = False
+                code = 1 if code in (0, 3) else code
     text = summarize(args, verdict, run) if verdict.get("workloads") is not None else str(verdict)
     if verdict.get("shutdown_errors"):
         text += "\n  shutdown: " + "; ".join(verdict["shutdown_errors"])

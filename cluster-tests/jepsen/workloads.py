@@ -344,10 +344,33 @@ class AuthWorkload(Workload):
         return 2 if nodes <= 3 else 3
     ROUNDS_AFTER_DELETE = 2
 
+    SWEEP = 10  # recently deleted certificates presented to every node after a heal
+
     def setup(self):
         self.dir = os.path.join(self.run.dir, "auth-certs")
         os.makedirs(self.dir, exist_ok=True)
-        self.probe_der = {}
+        self.lock = threading.Lock()
+        self.deleted = []  # (thumbprint, ssl context, dates) of acknowledged deletes
+
+    def revisit(self, process, rng, probe_body):
+        """Deleted certificates come back to haunt every node: for 3 s
+        after each heal (a restarted or reconnected node may not yet have
+        applied the deletes it missed), present the recently deleted ones
+        to every node, again and again; otherwise one at random to the
+        home node."""
+        with self.lock:
+            recent = list(self.deleted[-self.SWEEP:])
+            old = rng.choice(self.deleted) if self.deleted else None
+        if self.run.history.now() - self.run.last_heal < 3.0:
+            for thumb, ctx, dates in recent:
+                for u in self.urls():
+                    if self.run.stopping():
+                        return
+                    self.probe(process, ctx, u, "read", thumb, dates, probe_body)
+        elif old is not None:
+            thumb, ctx, dates = old
+            self.probe(process, ctx, self.target(process, rng), "read", thumb, dates,
+                       probe_body)
 
     def new_cert(self, name):
         crt = os.path.join(self.dir, name + ".crt")
@@ -373,6 +396,7 @@ class AuthWorkload(Workload):
             probe_body = upload_body("jepsen-auth-probe-%d" % process, f.read())
         n = 0
         while not self.run.stopping():
+            self.revisit(process, rng, probe_body)
             n += 1
             name = "jepsen-auth-%d-%d" % (process, n)
             crt, key = self.new_cert(name)
@@ -395,10 +419,14 @@ class AuthWorkload(Workload):
                 self.probe(process, ctx, self.target(process, rng), kind, thumb,
                            dates, probe_body)
             url = self.target(process, rng)
-            self.record(process, "delete", url,
-                        lambda: call(self.admin_ctx, url, "DELETE",
-                                     "/admin/certificates?thumbprint=" + thumb),
-                        lambda r: (r.write_outcome(), {}), key=thumb)
+            op, _ = self.record(process, "delete", url,
+                                lambda: call(self.admin_ctx, url, "DELETE",
+                                             "/admin/certificates?thumbprint=" + thumb),
+                                lambda r: (r.write_outcome(), {}), key=thumb)
+            if op["outcome"] == OK:
+                with self.lock:
+                    self.deleted.append((thumb, ctx, dates))
+                    del self.deleted[:-200]
             for _ in range(self.ROUNDS_AFTER_DELETE):
                 urls = self.urls()
                 rng.shuffle(urls)
