@@ -16,8 +16,10 @@ it has caught up before the next trial.
 """
 
 import argparse
+import atexit
 import base64
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -40,6 +42,7 @@ def main():
                          "instead of their default")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-failover-")
+    atexit.register(shutil.rmtree, tmp, True)
     template = benchlib.make_template(tmp, 700)
     seq = [0]
 

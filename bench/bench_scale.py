@@ -25,8 +25,10 @@
 """
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -154,6 +156,7 @@ def main():
                     help="certificates for the real-process part (0: skip)")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-scale-")
+    atexit.register(shutil.rmtree, tmp, True)
     template = benchlib.write_template(tmp, args.der_size)
     der = os.path.getsize(template)
 

@@ -19,7 +19,9 @@ write (leader, and all three nodes together, from /proc), then the ratios.
 """
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 
@@ -74,6 +76,7 @@ def main():
     args = ap.parse_args()
     levels = [int(x) for x in args.clients.split(",")]
     tmp = tempfile.mkdtemp(prefix="bench-writes-")
+    atexit.register(shutil.rmtree, tmp, True)
     template = benchlib.write_template(tmp, args.size)
     size = os.path.getsize(template)
 

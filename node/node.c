@@ -446,6 +446,17 @@ static void node_tick_cb(uv_timer_t *timer)
     }
     cr_rotation_tick(node);
     cr_node_serving(node, NULL);
+    {
+        /* A snapshot is the whole registry: take one per half-registry of
+         * new entries rather than every 1024, or a large registry spends
+         * its time snapshotting (bench/README.md, scale). */
+        size_t half = cr_state_cert_count(node->fsm.state) / 2;
+        unsigned threshold = node->config.snapshot_threshold;
+        if (half > threshold) {
+            threshold = half > 1000000 ? 1000000 : (unsigned)half;
+        }
+        raft_set_snapshot_threshold(&node->raft, threshold);
+    }
     cr_etl_tick(node);
 }
 
@@ -564,7 +575,7 @@ int cr_node_start(struct cr_node *node, uv_loop_t *loop,
 {
     node->config = *config;
     if (node->config.stale_after_ms == 0) {
-        node->config.stale_after_ms = 3 * node->config.election_timeout_ms;
+        node->config.stale_after_ms = 5 * node->config.election_timeout_ms;
     }
     node->loop = loop;
     if (node_load_certificate(node, err, errlen) != 0) {
