@@ -393,7 +393,9 @@ void cr_api_renew_cluster_cert(struct cr_api_call *call)
     cert = X509_dup(node->cluster_x509);
     serial = ASN1_INTEGER_new();
     RAND_bytes(rnd, sizeof rnd);
-    rnd[0] &= 0x7f;
+    /* Positive, and never a leading zero byte: a raw 0x00 first octet
+     * would be non-minimal DER, which parsers rightly reject. */
+    rnd[0] = (unsigned char)((rnd[0] & 0x7f) | 0x40);
     if (cert == NULL || serial == NULL ||
         ASN1_STRING_set(serial, rnd, sizeof rnd) != 1 ||
         X509_set_serialNumber(cert, serial) != 1 ||
