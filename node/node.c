@@ -70,7 +70,10 @@ static void catchup_target_cb(struct cr_https_request *req)
         json_is_integer(json_object_get(root, "CommitIndex")) &&
         json_is_string(json_object_get(root, "State")) &&
         strcmp(json_string_value(json_object_get(root, "State")), "Leader") ==
-            0) {
+            0 &&
+        /* A leader's commit index counts only once it has committed in
+         * its own term, which is what its Serving says. */
+        json_is_true(json_object_get(root, "Serving"))) {
         node->catchup.target =
             (uint64_t)json_integer_value(json_object_get(root, "CommitIndex"));
         node->catchup.known = true;
@@ -110,6 +113,28 @@ static void catchup_ask_leader(struct cr_node *node)
     node->catchup.in_flight = true;
 }
 
+static void catchup_barrier_cb(struct raft_barrier *req, int status)
+{
+    struct cr_node *node = req->data;
+    node->catchup.barrier_in_flight = false;
+    if (status == 0 && raft_state(&node->raft) == RAFT_LEADER) {
+        node->catchup.target = raft_last_applied(&node->raft);
+        node->catchup.known = true;
+    }
+}
+
+static void catchup_barrier(struct cr_node *node)
+{
+    if (node->catchup.barrier_in_flight) {
+        return;
+    }
+    node->catchup.barrier.data = node;
+    if (raft_barrier(&node->raft, &node->catchup.barrier,
+                     catchup_barrier_cb) == 0) {
+        node->catchup.barrier_in_flight = true;
+    }
+}
+
 /*
  * May this node answer from its registry? Not while it has been cut off
  * from the majority for longer than the bound (it may have missed a
@@ -131,12 +156,23 @@ bool cr_node_serving(struct cr_node *node, uint64_t *age_ms)
         node->catchup.known = false;
         return false;
     }
+    /* Newly leading: catch up again (see the barrier below). */
+    if (r->state == RAFT_LEADER && r->current_term != node->catchup.term) {
+        node->catchup.term = r->current_term;
+        node->catchup.latched = true;
+        node->catchup.known = false;
+    }
     if (!node->catchup.latched) {
         return true;
     }
     if (r->state == RAFT_LEADER) {
-        node->catchup.target = r->commit_index;
-        node->catchup.known = true;
+        /* A new leader does not know what earlier terms committed until
+         * an entry of its own term commits: a barrier, once applied,
+         * means everything before it is applied too. */
+        if (!node->catchup.known) {
+            catchup_barrier(node);
+            return false;
+        }
     } else if (!node->catchup.known) {
         catchup_ask_leader(node);
         return false;

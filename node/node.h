@@ -103,6 +103,9 @@ struct cr_node {
         bool known;      /* target below is the leader's answer */
         bool in_flight;  /* asking the leader */
         uint64_t target; /* leader's commit index when contact resumed */
+        uint64_t term;   /* the term this node last became leader in */
+        bool barrier_in_flight;
+        struct raft_barrier barrier;
     } catchup;
     struct cr_implicit_slot implicit[CR_IMPLICIT_SLOTS];
     struct cr_ca_status_slot ca_status[CR_CA_STATUS_SLOTS];
