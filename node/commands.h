@@ -37,7 +37,7 @@ bool cr_tuning_option(int opt, const char *arg, struct cr_node_config *c);
     "  --heartbeat-timeout MS  raft heartbeat interval (100)\n"             \
     "  --max-body BYTES        largest request body accepted (4194304)\n"      \
     "  --stale-after MS        refuse requests (503) after this long without\n" \
-    "                          contact with a majority (5 election timeouts)\n" \
+    "                          contact with a majority (3 election timeouts)\n" \
     "  --unsafe-ack-before-commit\n"                                         \
     "                          TEST ONLY: acknowledge writes before they\n"   \
     "                          commit (loses data; for checking checkers)\n"

@@ -611,7 +611,7 @@ int cr_node_start(struct cr_node *node, uv_loop_t *loop,
 {
     node->config = *config;
     if (node->config.stale_after_ms == 0) {
-        node->config.stale_after_ms = 5 * node->config.election_timeout_ms;
+        node->config.stale_after_ms = 3 * node->config.election_timeout_ms;
     }
     node->loop = loop;
     if (node_load_certificate(node, err, errlen) != 0) {

@@ -16,10 +16,12 @@ the deleted certificate to the follower as fast as possible for 3 s.
 Five rounds (it is a race: the window is tens of milliseconds).
 Expected: never 200. Exit 1 if it was let in.
 
-  python3 cluster-tests/jepsen/repro_stale_rejoin.py [BACKLOG=200] [partition|restart]
+  python3 cluster-tests/jepsen/repro_stale_rejoin.py [BACKLOG=200] [partition|restart|pause]
 
 "restart" does the same with kill -9 of the follower instead of a
-partition, and restarts it instead of healing.
+partition, and restarts it instead of healing; "pause" with SIGSTOP and
+SIGCONT (a node that was stopped never saw itself go stale).
+CERTRAFT_REPRO_WAIT (seconds, default 6) is how long the node stays away.
 """
 
 import os
@@ -47,6 +49,8 @@ def one_round(c, fw, actx, k, backlog, mode="partition"):
         vctx, f.url, "GET", "/certificates/whoami").status == 200)
     if mode == "partition":
         fw.cut([(f.id, o) for o in c.nodes if o != f.id])
+    elif mode == "pause":
+        f.pause()
     else:
         f.kill()
     r = workloads.call(actx, lead.url, "DELETE", "/admin/certificates?thumbprint=" + thumb)
@@ -56,10 +60,12 @@ def one_round(c, fw, actx, k, backlog, mode="partition"):
         filler, _ = c.new_cert("filler%d-%d" % (k, i))
         workloads.call(actx, lead.url, "PUT", "/admin/certificates",
                        c.upload_body("filler%d-%d" % (k, i), filler))
-    while time.monotonic() < acked + 6:
+    while time.monotonic() < acked + float(os.environ.get("CERTRAFT_REPRO_WAIT", "6")):
         time.sleep(0.05)
     if mode == "partition":
         fw.heal()
+    elif mode == "pause":
+        f.resume()
     else:
         f.start()
         wait_until("the restarted node to listen", lambda: workloads.call(

@@ -84,7 +84,10 @@ class Run:
         return self._stop.is_set()
 
     def log(self, msg):
-        print("[%6.1fs] %s" % (self.history.now(), msg), flush=True)
+        line = "[%6.1fs] %s" % (self.history.now(), msg)
+        print(line, flush=True)
+        with open(os.path.join(self.dir, "run.log"), "a") as f:
+            f.write(line + "\n")
 
     def timeline_event(self, nemesis, what, t, wall, detail):
         ev = {"nemesis": nemesis, "event": what, "time": round(t, 3), "wall": wall,
@@ -247,6 +250,7 @@ class Run:
         self.log("recovered" if recovered else "NOT recovered")
         for w in self.workloads:
             w.final()
+            self.log("final reads of %s done" % w.name)
         self._watch_stop.set()
         watcher.join(timeout=5)
         verdict = {"workloads": {}}
