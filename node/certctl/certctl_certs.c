@@ -26,7 +26,7 @@ const char *const certctl_level_choices[] = {"Admin", "ReadWrite", "Read", NULL}
 
 /* "db1:Admin,db2:Read" from a Permissions object, databases sorted so that
  * the output does not depend on the server's ordering. */
-static int format_permissions(const json_t *perms, struct certctl_buf *out)
+int certctl_format_permissions(const json_t *perms, struct certctl_buf *out)
 {
     const char **keys;
     const char *key;
@@ -317,7 +317,7 @@ static int print_cert_list(struct certctl_ctx *ctx, const json_t *reply)
         row[2] = json_string_value(json_object_get(e, "SecurityClearance"));
         row[3] = date_only(json_object_get(e, "NotAfter"), date, sizeof(date));
         row[5] = certctl_json_text(json_object_get(e, "Disabled"), disabled, sizeof(disabled));
-        if (format_permissions(json_object_get(e, "Permissions"), &perms) != 0) {
+        if (certctl_format_permissions(json_object_get(e, "Permissions"), &perms) != 0) {
             certctl_buf_free(&perms);
             rc = certctl_fail("out of memory");
             break;
@@ -454,7 +454,7 @@ static int print_entry(struct certctl_ctx *ctx, const json_t *e)
 
     certctl_table_init(&t, 2, NULL);
     certctl_buf_init(&perms);
-    if (format_permissions(json_object_get(e, "Permissions"), &perms) != 0) {
+    if (certctl_format_permissions(json_object_get(e, "Permissions"), &perms) != 0) {
         rc = certctl_fail("out of memory");
     }
     for (i = 0; rc == 0 && i < sizeof(fields) / sizeof(fields[0]); i++) {

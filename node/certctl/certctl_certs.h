@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "certctl.h"
+#include "certctl_str.h"
 
 extern const char *const certctl_clearance_choices[];
 extern const char *const certctl_level_choices[];
@@ -18,6 +19,11 @@ extern const char *const certctl_level_choices[];
  * (a usage error) and returns its exit code. */
 int certctl_build_permissions(struct certctl_ctx *ctx, const struct certctl_args *args,
                               json_t **out);
+
+/* "db1:Admin,db2:Read" from a Permissions object, databases sorted so that
+ * the output does not depend on the server's ordering (certs and client-ca
+ * tables). */
+int certctl_format_permissions(const json_t *perms, struct certctl_buf *out);
 
 extern const struct certctl_opt certctl_generate_opts[];
 int certctl_cmd_generate(struct certctl_ctx *ctx, const struct certctl_args *args);

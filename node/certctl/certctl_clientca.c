@@ -47,44 +47,6 @@ static const char *const mode_choices[] = {"APPEND", "REPLACE", NULL};
 
 /* ---- shared ------------------------------------------------------------ */
 
-/* "db1:Admin,db2:Read", databases sorted (as "certs list" shows them). */
-static int format_permissions(const json_t *perms, struct certctl_buf *out)
-{
-    const char **keys;
-    const char *key;
-    const json_t *v;
-    size_t n = 0, i, j;
-    int rc = 0;
-
-    if (!json_is_object(perms) || json_object_size(perms) == 0) {
-        return certctl_buf_puts(out, "-");
-    }
-    keys = calloc(json_object_size(perms), sizeof(*keys));
-    if (keys == NULL) {
-        return -1;
-    }
-    json_object_foreach((json_t *)perms, key, v)
-    {
-        keys[n++] = key;
-    }
-    for (i = 1; i < n; i++) {
-        const char *k = keys[i];
-
-        for (j = i; j > 0 && strcmp(keys[j - 1], k) > 0; j--) {
-            keys[j] = keys[j - 1];
-        }
-        keys[j] = k;
-    }
-    for (i = 0; i < n && rc == 0; i++) {
-        const char *level = json_string_value(json_object_get(perms, keys[i]));
-
-        rc = certctl_buf_printf(out, "%s%s:%s", i > 0 ? "," : "", keys[i],
-                                level != NULL ? level : "?");
-    }
-    free(keys);
-    return rc;
-}
-
 /* Reads --file and re-encodes every certificate in it as PEM into out.
  * Returns 0, or prints why not and returns an exit code. */
 static int read_bundle(const struct certctl_args *args, struct certctl_buf *out)
@@ -213,7 +175,7 @@ static int print_ca(struct certctl_ctx *ctx, const json_t *ca)
     certctl_table_init(&t, 2, NULL);
     certctl_table_init(&members, 3, member_headers);
     certctl_buf_init(&perms);
-    if (format_permissions(json_object_get(ca, "Permissions"), &perms) != 0) {
+    if (certctl_format_permissions(json_object_get(ca, "Permissions"), &perms) != 0) {
         rc = certctl_fail("out of memory");
     }
     for (i = 0; rc == 0 && i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -409,7 +371,7 @@ static int print_list(struct certctl_ctx *ctx, const json_t *reply)
         row[2] = certctl_json_text(json_object_get(e, "SecurityClearance"), clearance,
                                    sizeof(clearance));
         row[4] = certctl_json_text(json_object_get(e, "Certificates"), count, sizeof(count));
-        if (format_permissions(json_object_get(e, "Permissions"), &perms) != 0 ||
+        if (certctl_format_permissions(json_object_get(e, "Permissions"), &perms) != 0 ||
             (row[3] = perms.data, certctl_table_add(&t, row) != 0)) {
             certctl_buf_free(&perms);
             rc = certctl_fail("out of memory");
