@@ -92,18 +92,19 @@ static enum issuer_check known_issuer(const struct cr_state *st, X509 *x)
     return considered ? ISSUER_FORGED : ISSUER_UNKNOWN;
 }
 
-/* Does registered entry @e share its issuer with the presented @info?
- * *known (an enum issuer_check, -1 until needed) is computed once. */
+/* Does registered entry @e share its issuer with the presented @info
+ * (parsed as @x, key included)? *known (an enum issuer_check, -1 until
+ * needed) is computed once. */
 static bool shares_issuer(const struct cr_state *st,
                          const struct cr_cert_info *info, X509 *x,
                          const struct cr_cert_entry *e, int *known)
 {
-    bool e_maybe_self = strcmp(e->subject, e->issuer) == 0;
+    bool both_maybe_self = strcmp(e->subject, e->issuer) == 0 &&
+                           strcmp(info->subject, info->issuer) == 0;
     struct cr_cert_info reg;
     bool shared;
 
-    if (!(info->self_signed && e_maybe_self) &&
-        strcmp(info->issuer, e->issuer) != 0) {
+    if (!both_maybe_self && strcmp(info->issuer, e->issuer) != 0) {
         return false; /* the common case, decided without parsing */
     }
     /* Registered entries keep no AKI; parsing is rare (unregistered
@@ -111,7 +112,8 @@ static bool shares_issuer(const struct cr_state *st,
     if (cr_cert_info_from_der(e->der, e->der_len, &reg, NULL) != CR_OK) {
         return false;
     }
-    if (info->self_signed && reg.self_signed) {
+    if (both_maybe_self && X509_self_signed(x, 1) == 1 &&
+        cr_x509_self_signed(e->der, e->der_len)) {
         shared = true; /* the same key signed both */
     } else if (strcmp(info->issuer, reg.issuer) != 0) {
         shared = false;
@@ -125,6 +127,7 @@ static bool shares_issuer(const struct cr_state *st,
         }
         shared = *known != ISSUER_FORGED;
     }
+    ERR_clear_error();
     cr_cert_info_free(&reg);
     return shared;
 }

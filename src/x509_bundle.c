@@ -319,7 +319,10 @@ enum cr_status cr_x509_decode_bundle(const unsigned char *data, size_t len,
         rv = decode_pem(data, len, &b, err);
     } else {
         const unsigned char *p = data;
-        X509 *x = d2i_X509(NULL, &p, (long)len);
+        /* One DER certificate (the common upload) is never checked
+         * against another, so its key is not needed; PEM bundles are,
+         * by is_issuer_of(), and keep the full parse. */
+        X509 *x = cr_x509_d2i_keyless(&p, (long)len);
         if (x != NULL && p == data + len) {
             rv = bundle_add(&b, x, err);
         } else {

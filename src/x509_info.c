@@ -233,7 +233,7 @@ enum cr_status cr_cert_info_from_der(const unsigned char *der, size_t len,
     if (der == NULL || len == 0 || len > (size_t)LONG_MAX) {
         return cr_error_set(err, CR_EINVAL, "empty certificate");
     }
-    x = d2i_X509(NULL, &p, (long)len);
+    x = cr_x509_d2i_keyless(&p, (long)len);
     if (x == NULL || p != der + len) {
         X509_free(x);
         ERR_clear_error();
@@ -272,7 +272,6 @@ enum cr_status cr_cert_info_from_der(const unsigned char *der, size_t len,
     }
     memcpy(out->der, der, len);
     out->der_len = len;
-    out->self_signed = X509_self_signed(x, 1) == 1;
     X509_free(x);
     ERR_clear_error();
     return CR_OK;

@@ -27,6 +27,10 @@ bool cr_pkcs12_parse_legacy(PKCS12 *p12, const char *pass,
                             unsigned char **key_der, size_t *key_len,
                             struct cr_der_list *certs, bool *has_cert);
 
+/* d2i_X509() without decoding the public key (x509_keyless.c): for
+ * everything but signature checks. */
+X509 *cr_x509_d2i_keyless(const unsigned char **in, long len);
+
 /* The last OpenSSL error as text for a message; pops the queue. */
 const char *cr_openssl_reason(char *buf, size_t size);
 

@@ -32,7 +32,6 @@ struct cr_cert_info {
     int64_t not_before; /* unix seconds */
     int64_t not_after;
     bool is_ca;       /* basicConstraints CA:TRUE */
-    bool self_signed; /* subject == issuer and verifies with its own key */
     unsigned char *der;
     size_t der_len;
     /* What implicit trust and client CAs look at (added after the
@@ -47,6 +46,11 @@ enum cr_status cr_cert_info_from_der(const unsigned char *der, size_t len,
                                      struct cr_cert_info *out,
                                      struct cr_error *err);
 void cr_cert_info_free(struct cr_cert_info *info);
+
+/* Is the DER certificate self-signed: subject == issuer and its signature
+ * verifies with its own key? Not part of cr_cert_info because it needs the
+ * key decoded and a signature check, which only implicit trust asks. */
+bool cr_x509_self_signed(const unsigned char *der, size_t len);
 
 /* SHA-256 of @der as upper-case hex; @out has room for 65 bytes. */
 void cr_thumbprint(const unsigned char *der, size_t len, char *out);
