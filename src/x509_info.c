@@ -221,6 +221,52 @@ static char *key_id_hex(const ASN1_OCTET_STRING *id)
     return out;
 }
 
+/* Decodes one extension; NULL when absent or malformed, and *@bad set
+ * when it is malformed or repeated. */
+static void *ext_d2i(X509 *x, int nid, bool *bad)
+{
+    int crit = -1;
+    void *v = X509_get_ext_d2i(x, nid, &crit, NULL);
+
+    /* crit: -1 absent, -2 present more than once; v NULL with crit >= 0
+     * means present but undecodable. */
+    if (crit == -2 || (v == NULL && crit >= 0)) {
+        *bad = true;
+    }
+    return v;
+}
+
+/* basicConstraints, keyUsage and the key identifiers, decoded one by one
+ * rather than through X509_get_extension_flags(), which also decodes
+ * every other extension (a long subjectAltName is most of a
+ * certificate's parsing time) and hashes the whole certificate. */
+static enum cr_status read_extensions(X509 *x, struct cr_cert_info *out,
+                                      struct cr_error *err)
+{
+    bool bad = false;
+    BASIC_CONSTRAINTS *bc = ext_d2i(x, NID_basic_constraints, &bad);
+    ASN1_BIT_STRING *ku = ext_d2i(x, NID_key_usage, &bad);
+    AUTHORITY_KEYID *akid = ext_d2i(x, NID_authority_key_identifier, &bad);
+    ASN1_OCTET_STRING *skid = ext_d2i(x, NID_subject_key_identifier, &bad);
+
+    out->is_ca = bc != NULL && bc->ca;
+    /* Explicitly: strict chain validation refuses a CA without keyUsage. */
+    out->key_cert_sign =
+        ku != NULL && ASN1_BIT_STRING_get_bit(ku, 5 /* keyCertSign */) == 1;
+    out->authority_key_id = key_id_hex(akid != NULL ? akid->keyid : NULL);
+    out->subject_key_id = key_id_hex(skid);
+    BASIC_CONSTRAINTS_free(bc);
+    ASN1_BIT_STRING_free(ku);
+    AUTHORITY_KEYID_free(akid);
+    ASN1_OCTET_STRING_free(skid);
+    if (bad) {
+        return cr_error_set(err, CR_EINVAL,
+                            "the certificate has a malformed or repeated "
+                            "extension");
+    }
+    return CR_OK;
+}
+
 enum cr_status cr_cert_info_from_der(const unsigned char *der, size_t len,
                                      struct cr_cert_info *out,
                                      struct cr_error *err)
@@ -256,14 +302,10 @@ enum cr_status cr_cert_info_from_der(const unsigned char *der, size_t len,
     out->issuer = name_rfc2253(X509_get_issuer_name(x));
     out->common_name = name_common_name(X509_get_subject_name(x));
     out->der = malloc(len);
-    /* X509_get_extension_flags() parses the extensions first, so the
-     * key identifiers below are cached by then. */
-    out->is_ca = (X509_get_extension_flags(x) & EXFLAG_CA) != 0;
-    /* Explicitly: strict chain validation refuses a CA without keyUsage. */
-    out->key_cert_sign = (X509_get_extension_flags(x) & EXFLAG_KUSAGE) != 0 &&
-                         (X509_get_key_usage(x) & KU_KEY_CERT_SIGN) != 0;
-    out->authority_key_id = key_id_hex(X509_get0_authority_key_id(x));
-    out->subject_key_id = key_id_hex(X509_get0_subject_key_id(x));
+    rv = read_extensions(x, out, err);
+    if (rv != CR_OK) {
+        goto fail;
+    }
     if (out->subject == NULL || out->issuer == NULL ||
         out->common_name == NULL || out->der == NULL ||
         out->authority_key_id == NULL || out->subject_key_id == NULL) {

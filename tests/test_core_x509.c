@@ -90,6 +90,30 @@ TEST(test_info_fields)
     tcert_free(&ca);
 }
 
+/* The extensions certraft reads are decoded one by one: a repeated or
+ * undecodable one is refused, other extensions are not looked at. */
+TEST(test_info_bad_extensions)
+{
+    struct tcert_opts o = {.cn = "twice"};
+    struct tcert c = tcert_make(&o);
+    X509_EXTENSION *ext;
+    struct cr_cert_info info;
+    struct cr_error err;
+    unsigned char *der = NULL;
+    int len;
+
+    ext = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "CA:TRUE");
+    CHECK(ext != NULL && X509_add_ext(c.x, ext, -1) == 1);
+    X509_EXTENSION_free(ext);
+    CHECK(X509_sign(c.x, c.key, EVP_sha256()) > 0);
+    len = i2d_X509(c.x, &der);
+    CHECK(len > 0);
+    CHECK_INT(cr_cert_info_from_der(der, (size_t)len, &info, &err), CR_EINVAL);
+    CHECK(strstr(err.msg, "malformed or repeated extension") != NULL);
+    OPENSSL_free(der);
+    tcert_free(&c);
+}
+
 TEST(test_thumbprint_helpers)
 {
     char t[65] = "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
@@ -421,6 +445,7 @@ int main(void)
         return 1;
     }
     RUN(test_info_fields);
+    RUN(test_info_bad_extensions);
     RUN(test_thumbprint_helpers);
     RUN(test_base64);
     RUN(test_bundle_der_pem);
