@@ -185,6 +185,10 @@ def test_metrics_expose_the_series_with_sane_values():
     m1, _ = metrics_of(reader, lead.url)
     assert m1["certraft_raft_commit_index"] > m0["certraft_raft_commit_index"], (m0, m1)
     assert m1["certraft_raft_applied_index"] >= m0["certraft_raft_applied_index"] + 1
+    # Client writes go to the log in batches; this one alone made one.
+    assert m1["certraft_proposals_total"] == m0["certraft_proposals_total"] + 1, (m0, m1)
+    assert (m1["certraft_proposal_appends_total"] ==
+            m0["certraft_proposal_appends_total"] + 1), (m0, m1)
 
     # Near expiries: within 30 days counts, 60 days does not.
     def expiring():

@@ -213,12 +213,11 @@ void cr_api_command_init(struct cr_api_call *call, struct cr_command *cmd,
     cmd->time_ms = cr_now_ms();
 }
 
-static void propose_cb(struct raft_apply *req, int status, void *result)
+static void proposal_cb(void *data, int status, uint64_t index,
+                        const struct cr_apply_result *res)
 {
-    struct cr_api_call *call = req->data;
-    const struct cr_apply_result *res;
+    struct cr_api_call *call = data;
 
-    (void)result;
     if (status != 0) {
         /* The entry may or may not commit later: say so, the client
          * decides whether to retry (uploads and deletes are idempotent). */
@@ -228,11 +227,7 @@ static void propose_cb(struct raft_apply *req, int status, void *result)
                            raft_strerror(status));
         return;
     }
-    res = cr_fsm_result(&call->node->fsm, req->index);
-    if (res == NULL) {
-        cr_api_reply_error(call, CR_EINTERNAL, "apply result was lost");
-        return;
-    }
+    call->index = index;
     call->done(call, res);
 }
 
@@ -295,8 +290,7 @@ void cr_api_propose(struct cr_api_call *call, const struct cr_command *cmd,
         return;
     }
     call->done = done;
-    call->apply.data = call;
-    rv = raft_apply(&call->node->raft, &call->apply, &buf, 1, propose_cb);
+    rv = cr_proposals_submit(&call->node->proposals, buf, proposal_cb, call);
     if (rv != 0) {
         raft_free(buf.base);
         cr_api_reply_error(call, CR_EUNAVAILABLE,

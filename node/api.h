@@ -49,7 +49,7 @@ struct cr_api_call {
     size_t caller_der_len;
     bool forwarded; /* came from another node on the caller's behalf */
     char path_param[256]; /* the segment a '*' in the route matched */
-    struct raft_apply apply;
+    uint64_t index; /* of the proposal's entry, once applied */
     struct raft_barrier barrier;
     struct raft_change change;
     cr_api_done_cb done;

@@ -128,7 +128,7 @@ static void purge_done(struct cr_api_call *call,
     /* The purge just applied is the last one: the done callback runs
      * synchronously with apply(). */
     n = cr_state_last_purged(call->node->fsm.state, &index, &thumbs);
-    if (index == call->apply.index) {
+    if (index == call->index) {
         for (size_t i = 0; i < n; i++) {
             json_array_append_new(purged, json_string(thumbs[i]));
         }

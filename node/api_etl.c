@@ -142,7 +142,7 @@ static void put_done(struct cr_api_call *call,
         cr_api_reply_json(call, 201,
                           json_pack("{s:s, s:s, s:I}", "Name", p->name,
                                     "Database", p->db, "Generation",
-                                    (json_int_t)call->apply.index));
+                                    (json_int_t)call->index));
     }
 }
 

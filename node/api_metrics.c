@@ -109,11 +109,19 @@ void cr_api_metrics(struct cr_api_call *call)
                 "certraft_raft_leader %llu\n"
                 "# HELP certraft_raft_is_leader 1 when this node leads.\n"
                 "# TYPE certraft_raft_is_leader gauge\n"
-                "certraft_raft_is_leader %d\n",
+                "certraft_raft_is_leader %d\n"
+                "# HELP certraft_proposal_appends_total Batches of client "
+                "writes appended to the log (one raft append each).\n"
+                "# TYPE certraft_proposal_appends_total counter\n"
+                "certraft_proposal_appends_total %llu\n"
+                "# HELP certraft_proposals_total Client writes appended.\n"
+                "# TYPE certraft_proposals_total counter\n"
+                "certraft_proposals_total %llu\n",
                 (unsigned long long)r->current_term,
                 (unsigned long long)r->commit_index,
                 (unsigned long long)raft_last_applied(r),
-                (unsigned long long)leader, cr_node_is_leader(node) ? 1 : 0);
+                (unsigned long long)leader, cr_node_is_leader(node) ? 1 : 0,
+                node->proposals.appends, node->proposals.entries);
     ec.now = cr_now_ms() / 1000;
     ec.limit = ec.now + 30 * 86400;
     ec.expiring = ec.expired = 0;

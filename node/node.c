@@ -503,6 +503,13 @@ static void node_signal_cb(uv_signal_t *sig, int signum)
     cr_node_stop(node, 0);
 }
 
+static void node_entry_applied(struct cr_fsm *fsm, uint64_t index,
+                               const struct cr_apply_result *res)
+{
+    struct cr_node *node = fsm->data;
+    cr_proposals_applied(&node->proposals, index, res);
+}
+
 static int node_start_raft(struct cr_node *node, bool bootstrap, char *err,
                            size_t errlen)
 {
@@ -538,6 +545,12 @@ static int node_start_raft(struct cr_node *node, bool bootstrap, char *err,
         return -1;
     }
     node->fsm.raft = &node->raft;
+    node->fsm.applied_cb = node_entry_applied;
+    rv = cr_proposals_init(&node->proposals, node->loop, &node->raft);
+    if (rv != 0) {
+        snprintf(err, errlen, "proposal queue: %s", uv_strerror(rv));
+        return -1;
+    }
     raft_set_election_timeout(&node->raft, node->config.election_timeout_ms);
     raft_set_heartbeat_timeout(&node->raft, node->config.heartbeat_timeout_ms);
     raft_set_snapshot_threshold(&node->raft, node->config.snapshot_threshold);
@@ -674,6 +687,8 @@ void cr_node_stop(struct cr_node *node, int exit_code)
     uv_close((uv_handle_t *)&node->tick, node_handle_closed);
     uv_close((uv_handle_t *)&node->sigterm, node_handle_closed);
     uv_close((uv_handle_t *)&node->sigint, node_handle_closed);
+    node->pending_closes += 2;
+    cr_proposals_close(&node->proposals, node_handle_closed, node);
     node->raft.data = node;
     raft_close(&node->raft, node_raft_closed);
     if (!node->bootstrap_only) {

@@ -23,6 +23,7 @@
 
 #include "etl.h"
 #include "node_config.h"
+#include "proposals.h"
 #include "rotation.h"
 
 struct cr_curl_pool;
@@ -74,6 +75,7 @@ struct cr_node {
     struct raft_io io;
     struct raft raft;
     struct cr_fsm fsm;
+    struct cr_proposals proposals; /* client writes, batched */
     struct cr_http_server http;
     struct cr_curl_pool *curl_pool;
 
