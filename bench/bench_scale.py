@@ -15,10 +15,12 @@
    loading 1M through HTTPS would take the better part of an hour on two
    cores): a 3-node cluster is loaded through `PUT /admin/certificates`
    by bench/loadgen (64 connections), then: the snapshot files on disk,
-   the time a follower takes to restart (SIGTERM, `certnode run`, until it
-   answers and has applied everything the leader had committed), and the
-   time a new 4th node takes to catch up (`certnode join` + add-node until
-   it has applied the leader's commit index).
+   the longest a node's loop was held encoding a snapshot (the write
+   stall; topology's SnapshotMaxMs), the time a follower takes to restart
+   (SIGTERM, `certnode run`, until it answers and has applied everything
+   the leader had committed), the time a new 4th node takes to catch up
+   (`certnode join` + add-node until it has applied the leader's commit
+   index), and every node's RSS at the end.
 
   python3 bench/bench_scale.py [--sizes 10000,100000,1000000]
                                [--cluster-certs 100000] [--der-size 700]
@@ -98,8 +100,8 @@ def cluster_part(args, template, tmp):
         out["load_s"] = time.monotonic() - t0
         out["load_rate_first"] = rates[0]
         out["load_rate_last"] = rates[-1]
-        total = metric(leader, client, "certraft_certificates")
-        out["certs"] = total
+        # leadership may have moved during the load
+        leader = cluster.leader()
         topo = leader.topology()
         out["snapshots_taken"] = topo["SnapshotsTaken"]
         out["commit"] = topo["CommitIndex"]
@@ -107,6 +109,11 @@ def cluster_part(args, template, tmp):
         wait_until("followers to apply", lambda: all(
             n.topology()["AppliedIndex"] >= topo["CommitIndex"]
             for n in cluster.running_nodes()), timeout=300)
+        total = metric(leader, client, "certraft_certificates")
+        out["certs"] = total
+        # the longest any node's loop was held by taking a snapshot
+        out["snapshot_max_ms"] = max(n.topology().get("SnapshotMaxMs", 0)
+                                     for n in cluster.running_nodes())
         sizes = snapshot_files(leader)
         out["snapshot_mib"] = max(sizes) / 1048576.0 if sizes else 0.0
         out["snapshot_files"] = len(sizes)
@@ -140,6 +147,9 @@ def cluster_part(args, template, tmp):
         out["join_installed"] = n4.topology()["SnapshotsInstalled"]
         out["rss_mib"] = [benchlib.proc_rss_kib(n.proc.pid) / 1024.0
                           for n in cluster.running_nodes()]
+        out["roles"] = ["leader" if n is leader else "restarted" if n is f
+                        else "new" if n is n4 else "follower"
+                        for n in cluster.running_nodes()]
         got = metric(n4, client, "certraft_certificates")
         if got != total:
             raise AssertionError("node 4 has %s certificates, leader %s" % (got, total))
@@ -190,12 +200,15 @@ def main():
                   c["certs"], c["load_s"], c["load_rate_first"],
                   c["load_rate_last"], c["snapshots_taken"]))
         benchlib.print_table(
-            ["certs", "snapshot on disk MiB", "restart: answers s",
-             "restart: caught up s", "new node caught up s",
-             "RSS per node MiB"],
-            [[int(c["certs"]), c["snapshot_mib"], c["restart_answer_s"],
-              c["restart_s"], c["join_s"],
+            ["certs", "snapshot on disk MiB", "longest snapshot stall ms",
+             "restart: answers s", "restart: caught up s",
+             "new node caught up s", "RSS per node MiB"],
+            [[int(c["certs"]), c["snapshot_mib"], c["snapshot_max_ms"],
+              c["restart_answer_s"], c["restart_s"], c["join_s"],
               "/".join("%.0f" % x for x in c["rss_mib"])]])
+        print("(RSS in node order: %s; the stall is the longest time a "
+              "node's loop spent encoding a snapshot, during which it "
+              "applies and answers nothing)" % "/".join(c["roles"]))
         der = os.path.getsize(template)
         per = [(m - c["base_rss_mib"]) * 1048576.0 / c["certs"] - der
                for m in c["rss_mib"]]

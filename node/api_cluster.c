@@ -103,6 +103,8 @@ void cr_api_cluster_topology(struct cr_api_call *call)
     /* Whether this node answers other requests now, and why not. */
     json_object_set_new(topo, "Serving", json_boolean(serving));
     json_object_set_new(topo, "ContactAgeMs", json_integer((json_int_t)age));
+    json_object_set_new(topo, "SnapshotMaxMs",
+                        json_integer((json_int_t)node->fsm.snapshot_max_ms));
     cr_api_reply_json(call, 200, topo);
 }
 

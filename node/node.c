@@ -483,13 +483,17 @@ static void node_tick_cb(uv_timer_t *timer)
     cr_rotation_tick(node);
     cr_node_serving(node, NULL);
     {
-        /* A snapshot is the whole registry: take one per half-registry of
-         * new entries rather than every 1024, or a large registry spends
-         * its time snapshotting (bench/README.md, scale). */
-        size_t half = cr_state_cert_count(node->fsm.state) / 2;
+        /* A snapshot encodes the whole registry on the loop (~2 us per
+         * certificate) and a restart replays the entries since the last
+         * one (~200 us each). One per 1/64 of the registry in new entries
+         * costs the loop ~2 us x 64 per write whatever the size, and
+         * bounds the replay to ~3 s at 1M certificates (bench/README.md,
+         * scale); one per half-registry made a restart at 100k replay up
+         * to 50k entries (12 s). */
+        size_t part = cr_state_cert_count(node->fsm.state) / 64;
         unsigned threshold = node->config.snapshot_threshold;
-        if (half > threshold) {
-            threshold = half > 1000000 ? 1000000 : (unsigned)half;
+        if (part > threshold) {
+            threshold = part > 1000000 ? 1000000 : (unsigned)part;
         }
         raft_set_snapshot_threshold(&node->raft, threshold);
     }
@@ -627,6 +631,7 @@ int cr_node_start(struct cr_node *node, uv_loop_t *loop,
         node->config.stale_after_ms = 3 * node->config.election_timeout_ms;
     }
     node->loop = loop;
+    cr_fsm_tune_malloc();
     if (node_load_certificate(node, err, errlen) != 0) {
         return -1;
     }

@@ -5,8 +5,10 @@
  * strictly in order and raft updates last_applied after each one, so the
  * index being applied is always raft_last_applied() + 1.
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <certraft/fsm.h>
 
@@ -77,27 +79,92 @@ static int fsm_apply(struct raft_fsm *raft_fsm, const struct raft_buffer *buf,
     return 0;
 }
 
+/* The snapshot as a list of fixed-size chunks. One buffer the size of the
+ * state, grown by doubling, reserves up to twice what it holds and
+ * faults in more pages (0.31 s against 0.22 s at 100k certificates);
+ * chunks are written once, and each is its own mapping (see
+ * cr_fsm_tune_malloc) that goes back to the system when freed. */
+#define SNAPSHOT_CHUNK ((size_t)4 << 20)
+
+struct chunks {
+    struct raft_buffer *v;
+    unsigned n, cap;
+};
+
+static void chunks_free(struct raft_buffer *v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        free(v[i].base);
+    }
+    free(v);
+}
+
+static int chunks_write(void *arg, const void *data, size_t len)
+{
+    struct chunks *c = arg;
+    const unsigned char *p = data;
+
+    while (len > 0) {
+        struct raft_buffer *b = c->n > 0 ? &c->v[c->n - 1] : NULL;
+        size_t k;
+
+        if (b == NULL || b->len == SNAPSHOT_CHUNK) {
+            if (c->n == c->cap) {
+                unsigned cap = c->cap != 0 ? 2 * c->cap : 64;
+                struct raft_buffer *v = realloc(c->v, cap * sizeof *v);
+                if (v == NULL) {
+                    return -1;
+                }
+                c->v = v;
+                c->cap = cap;
+            }
+            b = &c->v[c->n];
+            if ((b->base = malloc(SNAPSHOT_CHUNK)) == NULL) {
+                return -1;
+            }
+            b->len = 0;
+            c->n++;
+        }
+        k = SNAPSHOT_CHUNK - b->len < len ? SNAPSHOT_CHUNK - b->len : len;
+        memcpy((unsigned char *)b->base + b->len, p, k);
+        b->len += k;
+        p += k;
+        len -= k;
+    }
+    return 0;
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* raft calls this on the loop thread, which applies nothing meanwhile:
+ * its duration is the stall a snapshot imposes on writes. (raft
+ * compresses and writes the chunks on its pool, off the loop.) */
 static int fsm_snapshot(struct raft_fsm *raft_fsm, struct raft_buffer *bufs[],
                         unsigned *n_bufs)
 {
     struct cr_fsm *fsm = fsm_of(raft_fsm);
-    struct cr_buf out = {0};
-    struct raft_buffer *b;
+    struct chunks c = {NULL, 0, 0};
+    uint64_t t0 = now_us(), ms;
 
-    if (cr_state_snapshot(fsm->state, &out, NULL) != CR_OK) {
-        cr_buf_free(&out);
+    if (cr_state_snapshot_write(fsm->state, chunks_write, &c, NULL) !=
+            CR_OK ||
+        c.n == 0) {
+        chunks_free(c.v, c.n);
         return RAFT_NOMEM;
     }
-    b = malloc(sizeof *b);
-    if (b == NULL) {
-        cr_buf_free(&out);
-        return RAFT_NOMEM;
-    }
-    b->base = out.data; /* released in fsm_snapshot_finalize */
-    b->len = out.len;
-    *bufs = b;
-    *n_bufs = 1;
+    *bufs = c.v; /* released in fsm_snapshot_finalize */
+    *n_bufs = c.n;
     fsm->snapshots_taken++;
+    ms = (now_us() - t0) / 1000;
+    if (ms > fsm->snapshot_max_ms) {
+        fsm->snapshot_max_ms = ms;
+    }
     return 0;
 }
 
@@ -106,13 +173,14 @@ static int fsm_snapshot_finalize(struct raft_fsm *raft_fsm,
 {
     (void)raft_fsm;
     if (*bufs != NULL) {
-        struct cr_buf out = {(*bufs)[0].base, (*bufs)[0].len,
-                             (*bufs)[0].len};
-        cr_buf_free(&out);
-        free(*bufs);
+        chunks_free(*bufs, *n_bufs);
     }
     *bufs = NULL;
     *n_bufs = 0;
+    /* The chunks (and raft's LZ4 buffers) were mappings, unmapped by
+     * free(); this also returns the whole free pages that the entries
+     * applied since the last snapshot left between live allocations. */
+    malloc_trim(0);
     return 0;
 }
 
@@ -125,6 +193,8 @@ static int fsm_restore(struct raft_fsm *raft_fsm, struct raft_buffer *buf)
         return RAFT_CORRUPT; /* raft frees buf on failure */
     }
     raft_free(buf->base); /* on success the buffer is ours */
+    /* The replaced state (when installing) and restore's scratch. */
+    malloc_trim(0);
     if (fsm->starting) {
         fsm->snapshots_restored++;
     } else {
@@ -134,6 +204,18 @@ static int fsm_restore(struct raft_fsm *raft_fsm, struct raft_buffer *buf)
         fsm->applied_cb(fsm, cr_state_applied_index(fsm->state), NULL);
     }
     return 0;
+}
+
+void cr_fsm_tune_malloc(void)
+{
+    /* glibc raises its mmap threshold (to 32 MiB) and its trim threshold
+     * (to twice that) each time a large mapped block is freed, after
+     * which multi-megabyte snapshot, LZ4 and segment buffers come from
+     * the heaps, and a pool thread's heap keeps tens of MiB it will not
+     * trim. Fixed thresholds keep every buffer of 1 MiB or more in its
+     * own mapping, returned to the system by free(). */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    mallopt(M_TRIM_THRESHOLD, 4 << 20);
 }
 
 int cr_fsm_init(struct cr_fsm *fsm)

@@ -50,6 +50,11 @@ int cr_buf_append(struct cr_buf *buf, const void *data, size_t len)
     return 0;
 }
 
+int cr_buf_sink(void *buf, const void *data, size_t len)
+{
+    return cr_buf_append(buf, data, len);
+}
+
 void cr_buf_free(struct cr_buf *buf)
 {
     if (buf == NULL) {

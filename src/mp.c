@@ -145,18 +145,25 @@ static int writer_write(void *data, const char *buf, size_t len)
 {
     struct cr_mp_writer *w = data;
 
-    if (w->failed || cr_buf_append(w->buf, buf, len) != 0) {
+    if (w->failed || w->sink(w->arg, buf, len) != 0) {
         w->failed = true;
         return -1;
     }
     return 0;
 }
 
-void cr_mp_writer_init(struct cr_mp_writer *w, struct cr_buf *buf)
+void cr_mp_writer_init_sink(struct cr_mp_writer *w, cr_write_fn sink,
+                            void *arg)
 {
-    w->buf = buf;
+    w->sink = sink;
+    w->arg = arg;
     w->failed = false;
     msgpack_packer_init(&w->pk, w, writer_write);
+}
+
+void cr_mp_writer_init(struct cr_mp_writer *w, struct cr_buf *buf)
+{
+    cr_mp_writer_init_sink(w, cr_buf_sink, buf);
 }
 
 void cr_mp_pack_strn(msgpack_packer *pk, const char *s, size_t n)

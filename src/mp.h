@@ -34,13 +34,17 @@ enum cr_status cr_mp_unpack_one(msgpack_unpacked *u, const unsigned char *data,
                                 size_t len, const char *what,
                                 struct cr_error *err);
 
-/* A packer appending to a cr_buf; `failed` records out-of-memory. */
+/* A packer appending to a cr_buf, or handing its bytes to a sink;
+ * `failed` records out-of-memory (or a sink that refused). */
 struct cr_mp_writer {
-    struct cr_buf *buf;
+    cr_write_fn sink;
+    void *arg;
     bool failed;
     msgpack_packer pk;
 };
 void cr_mp_writer_init(struct cr_mp_writer *w, struct cr_buf *buf);
+void cr_mp_writer_init_sink(struct cr_mp_writer *w, cr_write_fn sink,
+                            void *arg);
 
 void cr_mp_pack_str(msgpack_packer *pk, const char *s);      /* NULL -> "" */
 void cr_mp_pack_strn(msgpack_packer *pk, const char *s, size_t n);

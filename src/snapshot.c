@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "mp.h"
 #include "state_internal.h"
 
@@ -282,13 +283,14 @@ static void pack_header(msgpack_packer *pk, const struct cr_state *st)
     pack_replacement(pk, &st->repl);
 }
 
-enum cr_status cr_state_snapshot(const struct cr_state *st,
-                                 struct cr_buf *out, struct cr_error *err)
+enum cr_status cr_state_snapshot_write(const struct cr_state *st,
+                                       cr_write_fn write, void *arg,
+                                       struct cr_error *err)
 {
     struct cr_mp_writer w;
-    size_t start = out->len, i;
+    size_t i;
 
-    cr_mp_writer_init(&w, out);
+    cr_mp_writer_init_sink(&w, write, arg);
     pack_header(&w.pk, st);
     cr_state_cert_foreach(st, cert_write, &w);
     for (i = 0; i < st->n_cas && !w.failed; i++) {
@@ -307,10 +309,21 @@ enum cr_status cr_state_snapshot(const struct cr_state *st,
         msgpack_pack_uint64(&w.pk, (uint64_t)r->status);
     }
     if (w.failed) {
-        out->len = start;
         return cr_error_set(err, CR_ENOMEM, "out of memory writing a snapshot");
     }
     return CR_OK;
+}
+
+enum cr_status cr_state_snapshot(const struct cr_state *st,
+                                 struct cr_buf *out, struct cr_error *err)
+{
+    size_t start = out->len;
+    enum cr_status rc = cr_state_snapshot_write(st, cr_buf_sink, out, err);
+
+    if (rc != CR_OK) {
+        out->len = start;
+    }
+    return rc;
 }
 
 /* --- reading --------------------------------------------------------- */

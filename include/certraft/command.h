@@ -174,6 +174,9 @@ struct cr_buf {
     size_t cap;
 };
 void cr_buf_free(struct cr_buf *buf);
+/* Where streamed encoder output goes: takes @len bytes, returns 0, or
+ * non-zero to stop the encoder. */
+typedef int (*cr_write_fn)(void *arg, const void *data, size_t len);
 
 enum cr_status cr_command_encode(const struct cr_command *cmd,
                                  struct cr_buf *out, struct cr_error *err);

@@ -5,7 +5,9 @@
  * leader's proposer needs is kept in a small ring keyed by log index, so it
  * survives until the proposer's callback reads it (raft only hands results
  * to requests made on this node, and frees nothing of ours). Snapshots are
- * the core's msgpack encoding of the whole state.
+ * the core's msgpack encoding of the whole state, handed to raft in 4 MiB
+ * chunks; the free memory they and raft's compression leave is trimmed
+ * after each snapshot and restore.
  */
 #ifndef CERTRAFT_FSM_H
 #define CERTRAFT_FSM_H
@@ -40,6 +42,7 @@ struct cr_fsm {
     uint64_t snapshots_taken;
     uint64_t snapshots_restored;  /* loaded from disk at start */
     uint64_t snapshots_installed; /* sent by a leader to catch up */
+    uint64_t snapshot_max_ms; /* longest a snapshot held the loop */
     struct cr_fsm_slot slots[CR_FSM_RESULT_SLOTS];
 };
 
@@ -51,6 +54,9 @@ struct cr_fsm {
 int cr_fsm_frame(const void *data, size_t len, struct raft_buffer *out);
 
 int cr_fsm_init(struct cr_fsm *fsm);
+/* Process-wide malloc settings for snapshot-sized buffers; a daemon
+ * calls it once at start. */
+void cr_fsm_tune_malloc(void);
 void cr_fsm_close(struct cr_fsm *fsm);
 
 /* The result of applying the entry at @index, if still in the ring. */

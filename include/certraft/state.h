@@ -334,9 +334,16 @@ const struct cr_audit_record *cr_state_audit_get(const struct cr_state *st,
 
 /* --- snapshots ------------------------------------------------------- */
 
-/* The whole state as one msgpack document (versioned). */
+/* The whole state as one msgpack document (versioned), appended to @out. */
 enum cr_status cr_state_snapshot(const struct cr_state *st,
                                  struct cr_buf *out, struct cr_error *err);
+/* The same bytes handed to @write in order, piece by piece as they are
+ * encoded, so that a caller can keep them in bounded chunks rather than
+ * one buffer the size of the state. @write returns 0, or non-zero to stop
+ * (the snapshot then fails with CR_ENOMEM). */
+enum cr_status cr_state_snapshot_write(const struct cr_state *st,
+                                       cr_write_fn write, void *arg,
+                                       struct cr_error *err);
 /* Replace @st's content with a snapshot's. On failure @st is unchanged. */
 enum cr_status cr_state_restore(struct cr_state *st, const void *data,
                                 size_t len, struct cr_error *err);

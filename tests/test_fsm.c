@@ -1,0 +1,140 @@
+/*
+ * test_fsm.c - the raft_fsm's snapshot and restore callbacks: a state
+ * larger than a chunk goes to raft as several 4 MiB buffers holding
+ * exactly the core's snapshot bytes, finalize releases them, and those
+ * bytes restore an equal state through restore().
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <certraft/fsm.h>
+
+#include "core_test_certs.h"
+#include "harness.h"
+
+#define CHUNK ((size_t)4 << 20)
+
+/* ~9 MiB of documents: three chunks. */
+static void fill(struct cr_state *st)
+{
+    struct tcert cl = tcert_cluster("cluster"), admin = tcert_client(&cl, "a", 9);
+    size_t n = 3u << 20;
+    char *json = malloc(n + 3);
+
+    tbootstrap(st, &cl, &admin);
+    tdb(st, &admin, CR_CMD_DB_PUT, "big");
+    json[0] = '"';
+    memset(json + 1, 'x', n);
+    json[n + 1] = '"';
+    json[n + 2] = '\0';
+    for (int i = 0; i < 3; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "d%d", i);
+        json[1] = (char)('a' + i);
+        CHECK_INT(tdoc(st, &admin, "big", id, json), CR_OK);
+    }
+    free(json);
+    tcert_free(&cl);
+    tcert_free(&admin);
+}
+
+static struct cr_buf concat(const struct raft_buffer *bufs, unsigned n)
+{
+    struct cr_buf out = {NULL, 0, 0};
+    size_t len = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        len += bufs[i].len;
+    }
+    out.data = raft_malloc(len); /* restore() takes raft's buffers */
+    for (unsigned i = 0; i < n; i++) {
+        memcpy(out.data + out.len, bufs[i].base, bufs[i].len);
+        out.len += bufs[i].len;
+    }
+    out.cap = len;
+    return out;
+}
+
+TEST(test_snapshot_in_chunks_restores)
+{
+    struct cr_fsm *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    struct raft_buffer *bufs = NULL;
+    unsigned n = 0;
+    struct cr_buf want, got;
+
+    CHECK_INT(cr_fsm_init(a), 0);
+    CHECK_INT(cr_fsm_init(b), 0);
+    fill(a->state);
+    want = tsnap(a->state);
+    CHECK(want.len > 2 * CHUNK && want.len < 3 * CHUNK);
+
+    CHECK_INT(a->raft_fsm.snapshot(&a->raft_fsm, &bufs, &n), 0);
+    CHECK_INT(n, 3);
+    CHECK_INT(bufs[0].len, CHUNK);
+    CHECK_INT(bufs[1].len, CHUNK);
+    CHECK_INT(a->snapshots_taken, 1);
+    got = concat(bufs, n);
+    CHECK(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
+    CHECK_INT(a->raft_fsm.snapshot_finalize(&a->raft_fsm, &bufs, &n), 0);
+    CHECK(bufs == NULL && n == 0);
+
+    /* restore() frees raft's buffer when it succeeds. */
+    {
+        struct raft_buffer rb = {got.data, got.len};
+        CHECK_INT(b->raft_fsm.restore(&b->raft_fsm, &rb), 0);
+    }
+    CHECK(cr_state_equal(a->state, b->state));
+    CHECK_INT(b->snapshots_installed, 1);
+
+    cr_buf_free(&want);
+    cr_fsm_close(a);
+    cr_fsm_close(b);
+    free(a);
+    free(b);
+}
+
+TEST(test_small_state_one_chunk)
+{
+    struct cr_fsm *a = malloc(sizeof *a);
+    struct raft_buffer *bufs = NULL;
+    unsigned n = 0;
+    struct cr_buf want;
+
+    CHECK_INT(cr_fsm_init(a), 0);
+    want = tsnap(a->state);
+    CHECK_INT(a->raft_fsm.snapshot(&a->raft_fsm, &bufs, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK(bufs[0].len == want.len &&
+          memcmp(bufs[0].base, want.data, want.len) == 0);
+    CHECK_INT(a->raft_fsm.snapshot_finalize(&a->raft_fsm, &bufs, &n), 0);
+    cr_buf_free(&want);
+    cr_fsm_close(a);
+    free(a);
+}
+
+TEST(test_corrupt_restore_keeps_state)
+{
+    struct cr_fsm *a = malloc(sizeof *a);
+    struct cr_state *before = cr_state_new();
+    unsigned char *junk = raft_malloc(16);
+    struct raft_buffer rb = {junk, 16};
+
+    CHECK_INT(cr_fsm_init(a), 0);
+    memset(junk, 0xc1, 16); /* 0xc1: never valid msgpack */
+    CHECK_INT(a->raft_fsm.restore(&a->raft_fsm, &rb), RAFT_CORRUPT);
+    CHECK(cr_state_equal(a->state, before));
+    CHECK_INT(a->snapshots_installed, 0);
+    raft_free(junk); /* on failure raft frees it */
+    cr_state_free(before);
+    cr_fsm_close(a);
+    free(a);
+}
+
+int main(void)
+{
+    cr_fsm_tune_malloc();
+    RUN(test_snapshot_in_chunks_restores);
+    RUN(test_small_state_one_chunk);
+    RUN(test_corrupt_restore_keeps_state);
+    return HARNESS_DONE();
+}
