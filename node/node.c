@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include <certraft/async_work.h>
 #include <certraft/tls_transport.h>
 #include <certraft/x509.h>
 
@@ -483,14 +484,14 @@ static void node_tick_cb(uv_timer_t *timer)
     cr_rotation_tick(node);
     cr_node_serving(node, NULL);
     {
-        /* A snapshot encodes the whole registry on the loop (~2 us per
-         * certificate) and a restart replays the entries since the last
-         * one (~200 us each). One per 1/64 of the registry in new entries
-         * costs the loop ~2 us x 64 per write whatever the size, and
-         * bounds the replay to ~3 s at 1M certificates (bench/README.md,
-         * scale); one per half-registry made a restart at 100k replay up
-         * to 50k entries (12 s). */
-        size_t part = cr_state_cert_count(node->fsm.state) / 64;
+        /* A snapshot encodes the whole registry (~2-3 us of CPU per
+         * certificate, in a forked child: the loop only pays the fork),
+         * and a restart replays the entries since the last one (~40 us
+         * each). One per 1/16 of the registry in new entries costs ~40 us
+         * of CPU per write whatever the size, and bounds the replay to
+         * ~2.5 s at 1M certificates (bench/README.md, scale); one per
+         * half-registry made a restart at 100k replay up to 50k entries. */
+        size_t part = cr_state_cert_count(node->fsm.state) / 16;
         unsigned threshold = node->config.snapshot_threshold;
         if (part > threshold) {
             threshold = part > 1000000 ? 1000000 : (unsigned)part;
@@ -536,6 +537,7 @@ static int node_start_raft(struct cr_node *node, bool bootstrap, char *err,
                  node->io.errmsg);
         return -1;
     }
+    cr_async_work_enable(&node->io, node->loop);
     if (cr_fsm_init(&node->fsm) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -694,6 +696,7 @@ void cr_node_stop(struct cr_node *node, int exit_code)
     uv_close((uv_handle_t *)&node->sigint, node_handle_closed);
     node->pending_closes += 2;
     cr_proposals_close(&node->proposals, node_handle_closed, node);
+    cr_async_work_cancel(&node->io);
     node->raft.data = node;
     raft_close(&node->raft, node_raft_closed);
     if (!node->bootstrap_only) {

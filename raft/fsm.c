@@ -12,6 +12,8 @@
 
 #include <certraft/fsm.h>
 
+#include "snapshot_child.h"
+
 int cr_fsm_frame(const void *data, size_t len, struct raft_buffer *out)
 {
     size_t padded = 8 + ((len + 7) & ~(size_t)7);
@@ -79,60 +81,10 @@ static int fsm_apply(struct raft_fsm *raft_fsm, const struct raft_buffer *buf,
     return 0;
 }
 
-/* The snapshot as a list of fixed-size chunks. One buffer the size of the
- * state, grown by doubling, reserves up to twice what it holds and
- * faults in more pages (0.31 s against 0.22 s at 100k certificates);
- * chunks are written once, and each is its own mapping (see
- * cr_fsm_tune_malloc) that goes back to the system when freed. */
+/* The snapshot reaches raft as chunks of this size rather than as one
+ * buffer the size of the state: each chunk is its own mapping (see
+ * cr_fsm_tune_malloc), returned to the system when freed. */
 #define SNAPSHOT_CHUNK ((size_t)4 << 20)
-
-struct chunks {
-    struct raft_buffer *v;
-    unsigned n, cap;
-};
-
-static void chunks_free(struct raft_buffer *v, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++) {
-        free(v[i].base);
-    }
-    free(v);
-}
-
-static int chunks_write(void *arg, const void *data, size_t len)
-{
-    struct chunks *c = arg;
-    const unsigned char *p = data;
-
-    while (len > 0) {
-        struct raft_buffer *b = c->n > 0 ? &c->v[c->n - 1] : NULL;
-        size_t k;
-
-        if (b == NULL || b->len == SNAPSHOT_CHUNK) {
-            if (c->n == c->cap) {
-                unsigned cap = c->cap != 0 ? 2 * c->cap : 64;
-                struct raft_buffer *v = realloc(c->v, cap * sizeof *v);
-                if (v == NULL) {
-                    return -1;
-                }
-                c->v = v;
-                c->cap = cap;
-            }
-            b = &c->v[c->n];
-            if ((b->base = malloc(SNAPSHOT_CHUNK)) == NULL) {
-                return -1;
-            }
-            b->len = 0;
-            c->n++;
-        }
-        k = SNAPSHOT_CHUNK - b->len < len ? SNAPSHOT_CHUNK - b->len : len;
-        memcpy((unsigned char *)b->base + b->len, p, k);
-        b->len += k;
-        p += k;
-        len -= k;
-    }
-    return 0;
-}
 
 static uint64_t now_us(void)
 {
@@ -142,25 +94,22 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* raft calls this on the loop thread, which applies nothing meanwhile:
- * its duration is the stall a snapshot imposes on writes. (raft
- * compresses and writes the chunks on its pool, off the loop.) */
+/* On the loop thread, which applies nothing meanwhile: only the fork
+ * happens here (its duration is the stall a snapshot imposes on writes);
+ * the child encodes the state as it was at this index. */
 static int fsm_snapshot(struct raft_fsm *raft_fsm, struct raft_buffer *bufs[],
                         unsigned *n_bufs)
 {
     struct cr_fsm *fsm = fsm_of(raft_fsm);
-    struct chunks c = {NULL, 0, 0};
     uint64_t t0 = now_us(), ms;
+    int rv;
 
-    if (cr_state_snapshot_write(fsm->state, chunks_write, &c, NULL) !=
-            CR_OK ||
-        c.n == 0) {
-        chunks_free(c.v, c.n);
-        return RAFT_NOMEM;
+    *bufs = NULL;
+    *n_bufs = 0;
+    rv = cr_snapshot_child_start(&fsm->child, fsm->state);
+    if (rv != 0) {
+        return rv;
     }
-    *bufs = c.v; /* released in fsm_snapshot_finalize */
-    *n_bufs = c.n;
-    fsm->snapshots_taken++;
     ms = (now_us() - t0) / 1000;
     if (ms > fsm->snapshot_max_ms) {
         fsm->snapshot_max_ms = ms;
@@ -168,12 +117,37 @@ static int fsm_snapshot(struct raft_fsm *raft_fsm, struct raft_buffer *bufs[],
     return 0;
 }
 
+/* On raft's pool thread: the child's bytes. raft then compresses and
+ * writes them there too, and calls finalize on the loop. */
+static int fsm_snapshot_async(struct raft_fsm *raft_fsm,
+                              struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct cr_fsm *fsm = fsm_of(raft_fsm);
+    int rv = cr_snapshot_child_collect(&fsm->child, SNAPSHOT_CHUNK, bufs,
+                                       n_bufs);
+
+    if (rv == 0) {
+        fsm->snapshots_taken++;
+    }
+    return rv;
+}
+
 static int fsm_snapshot_finalize(struct raft_fsm *raft_fsm,
                                  struct raft_buffer *bufs[], unsigned *n_bufs)
 {
-    (void)raft_fsm;
+    struct cr_fsm *fsm = fsm_of(raft_fsm);
+
+    if (fsm->child.pid != 0) {
+        /* raft gave up before collecting (it is closing): reap. */
+        struct raft_buffer *v = NULL;
+        unsigned n = 0;
+        if (cr_snapshot_child_collect(&fsm->child, SNAPSHOT_CHUNK, &v, &n) ==
+            0) {
+            cr_snapshot_chunks_free(v, n);
+        }
+    }
     if (*bufs != NULL) {
-        chunks_free(*bufs, *n_bufs);
+        cr_snapshot_chunks_free(*bufs, *n_bufs);
     }
     *bufs = NULL;
     *n_bufs = 0;
@@ -225,10 +199,11 @@ int cr_fsm_init(struct cr_fsm *fsm)
     if (fsm->state == NULL) {
         return RAFT_NOMEM;
     }
-    fsm->raft_fsm.version = 2;
+    fsm->raft_fsm.version = 3;
     fsm->raft_fsm.data = fsm;
     fsm->raft_fsm.apply = fsm_apply;
     fsm->raft_fsm.snapshot = fsm_snapshot;
+    fsm->raft_fsm.snapshot_async = fsm_snapshot_async;
     fsm->raft_fsm.snapshot_finalize = fsm_snapshot_finalize;
     fsm->raft_fsm.restore = fsm_restore;
     return 0;

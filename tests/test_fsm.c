@@ -1,8 +1,9 @@
 /*
- * test_fsm.c - the raft_fsm's snapshot and restore callbacks: a state
- * larger than a chunk goes to raft as several 4 MiB buffers holding
- * exactly the core's snapshot bytes, finalize releases them, and those
- * bytes restore an equal state through restore().
+ * test_fsm.c - the raft_fsm's snapshot and restore callbacks: snapshot()
+ * forks a child that encodes the state as it was then, snapshot_async()
+ * collects it as 4 MiB buffers holding exactly the core's snapshot bytes
+ * (whatever the loop applied meanwhile), finalize releases them, and
+ * those bytes restore an equal state through restore().
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,9 @@
 
 #define CHUNK ((size_t)4 << 20)
 
-/* ~9 MiB of documents: three chunks. */
-static void fill(struct cr_state *st)
+/* ~9 MiB of documents: three chunks. @admin_out, when not NULL, gets
+ * the administrator's certificate (the caller frees it). */
+static void fill(struct cr_state *st, struct tcert *admin_out)
 {
     struct tcert cl = tcert_cluster("cluster"), admin = tcert_client(&cl, "a", 9);
     size_t n = 3u << 20;
@@ -35,7 +37,11 @@ static void fill(struct cr_state *st)
     }
     free(json);
     tcert_free(&cl);
-    tcert_free(&admin);
+    if (admin_out != NULL) {
+        *admin_out = admin;
+    } else {
+        tcert_free(&admin);
+    }
 }
 
 static struct cr_buf concat(const struct raft_buffer *bufs, unsigned n)
@@ -61,14 +67,19 @@ TEST(test_snapshot_in_chunks_restores)
     struct raft_buffer *bufs = NULL;
     unsigned n = 0;
     struct cr_buf want, got;
+    struct tcert admin;
 
     CHECK_INT(cr_fsm_init(a), 0);
     CHECK_INT(cr_fsm_init(b), 0);
-    fill(a->state);
+    fill(a->state, &admin);
     want = tsnap(a->state);
     CHECK(want.len > 2 * CHUNK && want.len < 3 * CHUNK);
 
     CHECK_INT(a->raft_fsm.snapshot(&a->raft_fsm, &bufs, &n), 0);
+    CHECK(bufs == NULL && n == 0); /* the child is encoding */
+    /* The loop goes on applying; the snapshot is of the state before. */
+    CHECK_INT(tdb(a->state, &admin, CR_CMD_DB_PUT, "after-the-fork"), CR_OK);
+    CHECK_INT(a->raft_fsm.snapshot_async(&a->raft_fsm, &bufs, &n), 0);
     CHECK_INT(n, 3);
     CHECK_INT(bufs[0].len, CHUNK);
     CHECK_INT(bufs[1].len, CHUNK);
@@ -83,10 +94,21 @@ TEST(test_snapshot_in_chunks_restores)
         struct raft_buffer rb = {got.data, got.len};
         CHECK_INT(b->raft_fsm.restore(&b->raft_fsm, &rb), 0);
     }
-    CHECK(cr_state_equal(a->state, b->state));
+    CHECK(!cr_state_equal(a->state, b->state)); /* a moved on */
+    {
+        struct raft_buffer rb = {raft_malloc(want.len), want.len};
+        struct cr_fsm *c = malloc(sizeof *c);
+        memcpy(rb.base, want.data, want.len);
+        CHECK_INT(cr_fsm_init(c), 0);
+        CHECK_INT(c->raft_fsm.restore(&c->raft_fsm, &rb), 0);
+        CHECK(cr_state_equal(b->state, c->state));
+        cr_fsm_close(c);
+        free(c);
+    }
     CHECK_INT(b->snapshots_installed, 1);
 
     cr_buf_free(&want);
+    tcert_free(&admin);
     cr_fsm_close(a);
     cr_fsm_close(b);
     free(a);
@@ -103,6 +125,7 @@ TEST(test_small_state_one_chunk)
     CHECK_INT(cr_fsm_init(a), 0);
     want = tsnap(a->state);
     CHECK_INT(a->raft_fsm.snapshot(&a->raft_fsm, &bufs, &n), 0);
+    CHECK_INT(a->raft_fsm.snapshot_async(&a->raft_fsm, &bufs, &n), 0);
     CHECK_INT(n, 1);
     CHECK(bufs[0].len == want.len &&
           memcmp(bufs[0].base, want.data, want.len) == 0);

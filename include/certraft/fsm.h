@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <raft.h>
 
@@ -24,6 +25,12 @@
 struct cr_fsm_slot {
     uint64_t index;
     struct cr_apply_result result;
+};
+
+/* The forked child encoding a snapshot (raft/snapshot_child.c). */
+struct cr_snapshot_child {
+    pid_t pid; /* 0: none running */
+    int fd;    /* read end of its pipe */
 };
 
 struct cr_fsm;
@@ -43,6 +50,7 @@ struct cr_fsm {
     uint64_t snapshots_restored;  /* loaded from disk at start */
     uint64_t snapshots_installed; /* sent by a leader to catch up */
     uint64_t snapshot_max_ms; /* longest a snapshot held the loop */
+    struct cr_snapshot_child child;
     struct cr_fsm_slot slots[CR_FSM_RESULT_SLOTS];
 };
 
