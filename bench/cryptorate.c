@@ -13,10 +13,13 @@
  *                 server could complete
  *
  * and, for the diagnosis of POST /admin/certificates, certraft's own
- * steps of one generation (from certraft_core): cr_key_generate,
- * cr_x509_issue_client, cr_x509_to_pem, cr_key_to_pem, cr_pkcs12_write.
+ * steps of one generation (certraft_core's cr_generate_key, _cert, _pem,
+ * _pfx: what the node runs on its thread pool, minus the zip), without a
+ * password and with one.
  *
- * Prints one JSON object: per-operation microseconds and rates.
+ * Prints one JSON object: per-operation microseconds and rates. Times are
+ * this thread's CPU time, not wall time, so that a machine shared with
+ * other work still gives one core's figures.
  *
  *   cryptorate [--seconds 2]
  */
@@ -32,6 +35,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <certraft/generate.h>
 #include <certraft/x509.h>
 
 static double mono(void)
@@ -132,57 +136,62 @@ int main(int argc, char **argv)
     double t0 = mono(), keygen_t = 0, sign_t = 0;
     long n_gen = 0;
     while (mono() - t0 < seconds) {
-        double a = mono();
+        double a = thread_cpu();
         EVP_PKEY *k = EVP_EC_gen("P-256");
-        double b = mono();
+        double b = thread_cpu();
         X509 *x = issue(k, "client", ca, ca_key, false);
-        double c = mono();
+        double c = thread_cpu();
         keygen_t += b - a;
         sign_t += c - b;
         X509_free(x);
         EVP_PKEY_free(k);
         n_gen++;
     }
-    double gen_us = (mono() - t0) / (double)n_gen * 1e6;
+    double gen_us = (keygen_t + sign_t) / (double)n_gen * 1e6;
 
-    /* 2. certraft's generation steps (what gen_work does, minus the zip) */
-    struct cr_error err;
-    double st[5] = {0};
-    long n_cr = 0;
-    t0 = mono();
-    while (mono() - t0 < seconds) {
-        double a = mono();
-        EVP_PKEY *k = cr_key_generate(CR_KEY_EC_P256, &err);
-        double b = mono();
-        X509 *x = cr_x509_issue_client(k, "client", (int64_t)time(NULL) + 86400 * 365,
-                                       ca, ca_key, &err);
-        double c = mono();
-        char *crt = cr_x509_to_pem(x);
-        char *kp = cr_key_to_pem(k, NULL);
-        double d = mono();
-        unsigned char *pfx = NULL;
-        size_t pfx_len = 0;
-        if (k == NULL || x == NULL || crt == NULL || kp == NULL ||
-            cr_pkcs12_write(k, x, NULL, NULL, &pfx, &pfx_len, &err) != CR_OK) {
-            die("certraft generation steps");
+    /* 2. certraft's generation steps, without a password then with one */
+    double st[2][4] = {{0}};
+    long n_cr[2] = {0, 0};
+    for (int pw = 0; pw < 2; pw++) {
+        const char *password = pw ? "secret" : NULL;
+        t0 = mono();
+        while (mono() - t0 < seconds / 2) {
+            struct cr_generated g = {0};
+            struct cr_error err;
+            double a = thread_cpu();
+            if (cr_generate_key(&g, CR_KEY_EC_P256, &err) != CR_OK) {
+                die(err.msg);
+            }
+            double b = thread_cpu();
+            if (cr_generate_cert(&g, "client",
+                                 (int64_t)time(NULL) + 86400 * 365, ca,
+                                 ca_key, &err) != CR_OK) {
+                die(err.msg);
+            }
+            double c = thread_cpu();
+            if (cr_generate_pem(&g, password, &err) != CR_OK) {
+                die(err.msg);
+            }
+            double d = thread_cpu();
+            if (cr_generate_pfx(&g, password, &err) != CR_OK) {
+                die(err.msg);
+            }
+            double e = thread_cpu();
+            cr_generated_free(&g);
+            st[pw][0] += b - a;
+            st[pw][1] += c - b;
+            st[pw][2] += d - c;
+            st[pw][3] += e - d;
+            n_cr[pw]++;
         }
-        double e = mono();
-        unsigned char *pfx2 = NULL;
-        size_t pfx2_len = 0;
-        cr_pkcs12_write(k, x, NULL, "secret", &pfx2, &pfx2_len, &err);
-        double f = mono();
-        st[0] += b - a;
-        st[1] += c - b;
-        st[2] += d - c;
-        st[3] += e - d;
-        st[4] += f - e;
-        free(pfx);
-        free(pfx2);
-        free(crt);
-        free(kp);
-        X509_free(x);
-        EVP_PKEY_free(k);
-        n_cr++;
+    }
+    double cr_us[2][5];
+    for (int pw = 0; pw < 2; pw++) {
+        cr_us[pw][4] = 0;
+        for (int i = 0; i < 4; i++) {
+            cr_us[pw][i] = st[pw][i] / (double)n_cr[pw] * 1e6;
+            cr_us[pw][4] += cr_us[pw][i];
+        }
     }
 
     /* 3. full mutual-TLS handshakes over memory BIOs */
@@ -253,14 +262,17 @@ int main(int argc, char **argv)
     printf("{\"keygen_sign_us\":%.1f,\"keygen_us\":%.1f,\"sign_us\":%.1f,"
            "\"keygen_sign_per_s\":%.0f,"
            "\"cr_keygen_us\":%.1f,\"cr_issue_us\":%.1f,\"cr_pem_us\":%.1f,"
-           "\"cr_pfx_us\":%.1f,\"cr_pfx_password_us\":%.1f,"
+           "\"cr_pfx_us\":%.1f,\"cr_generate_us\":%.1f,"
+           "\"cr_generate_per_s\":%.0f,"
+           "\"cr_pem_password_us\":%.1f,\"cr_pfx_password_us\":%.1f,"
+           "\"cr_generate_password_us\":%.1f,"
            "\"handshake_pair_us\":%.1f,\"handshake_server_us\":%.1f,"
            "\"handshake_client_us\":%.1f,\"handshake_server_per_s\":%.0f}\n",
            gen_us, keygen_t / (double)n_gen * 1e6, sign_t / (double)n_gen * 1e6,
-           1e6 / gen_us, st[0] / (double)n_cr * 1e6,
-           st[1] / (double)n_cr * 1e6, st[2] / (double)n_cr * 1e6,
-           st[3] / (double)n_cr * 1e6, st[4] / (double)n_cr * 1e6,
-           hs_wall / (double)n_hs * 1e6, srv_cpu / (double)n_hs * 1e6,
-           cli_cpu / (double)n_hs * 1e6, (double)n_hs / srv_cpu);
+           1e6 / gen_us, cr_us[0][0], cr_us[0][1], cr_us[0][2], cr_us[0][3],
+           cr_us[0][4], 1e6 / cr_us[0][4], cr_us[1][2], cr_us[1][3],
+           cr_us[1][4], hs_wall / (double)n_hs * 1e6,
+           srv_cpu / (double)n_hs * 1e6, cli_cpu / (double)n_hs * 1e6,
+           (double)n_hs / srv_cpu);
     return 0;
 }

@@ -5,6 +5,7 @@
 #define CERTRAFT_SRC_X509_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
@@ -30,6 +31,37 @@ bool cr_pkcs12_parse_legacy(PKCS12 *p12, const char *pass,
 /* d2i_X509() without decoding the public key (x509_keyless.c): for
  * everything but signature checks. */
 X509 *cr_x509_d2i_keyless(const unsigned char **in, long len);
+
+/* cr_x509_issue_client() for a certificate that will only be encoded:
+ * an EC key's SubjectPublicKeyInfo is written from its point, without
+ * OpenSSL 3.0's encode-then-decode (~150 us), so X509_get0_pubkey() of
+ * the result is NULL and X509_check_private_key() fails on it. */
+X509 *cr_x509_issue_client_unkeyed(EVP_PKEY *key, const char *name,
+                                   int64_t not_after, X509 *ca_cert,
+                                   EVP_PKEY *ca_key, struct cr_error *err);
+
+/* The curve of an EC key (NID_X9_62_prime256v1, ...); NID_undef for
+ * other keys. */
+int cr_ec_curve_nid(const EVP_PKEY *key);
+
+/* @key's private key as PKCS#8 (key_pkcs8.c: EC keys without the encoder
+ * framework); the structure wipes the key when freed. */
+PKCS8_PRIV_KEY_INFO *cr_key_p8(const EVP_PKEY *key);
+
+/* PEM of @p8: "PRIVATE KEY", or with @password (not NULL) "ENCRYPTED
+ * PRIVATE KEY" (PBES2, AES-256-CBC); malloc'ed, the caller wipes it. */
+char *cr_p8_to_pem(const PKCS8_PRIV_KEY_INFO *p8, const char *password);
+
+/* "-----BEGIN @label-----" armour around @der (64-column base64). */
+char *cr_pem_encode(const char *label, const unsigned char *der, size_t len);
+
+/* A PFX of @p8 (NULL: certificates only; consumed either way), @cert and
+ * @extra, as cr_pkcs12_write() describes; the key is not matched against
+ * the certificate here. */
+enum cr_status cr_pkcs12_build(PKCS8_PRIV_KEY_INFO *p8, X509 *cert,
+                               STACK_OF(X509) *extra, const char *password,
+                               unsigned char **out, size_t *outlen,
+                               struct cr_error *err);
 
 /* The last OpenSSL error as text for a message; pops the queue. */
 const char *cr_openssl_reason(char *buf, size_t size);
