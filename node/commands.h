@@ -32,7 +32,7 @@ bool cr_tuning_option(int opt, const char *arg, struct cr_node_config *c);
         {"stale-after", required_argument, NULL, 1007}
 #define CR_TUNING_HELP                                                     \
     "  --snapshot-threshold N  least log entries between snapshots (1024;\n" \
-    "                          more with a large registry: 1/16 of it)\n"   \
+    "                          more with a large registry)\n"   \
     "  --snapshot-trailing N   entries kept after a snapshot (128)\n"       \
     "  --election-timeout MS   raft election timeout (500)\n"              \
     "  --heartbeat-timeout MS  raft heartbeat interval (100)\n"             \

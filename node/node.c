@@ -467,6 +467,8 @@ static void node_maybe_bootstrap(struct cr_node *node)
     node->bootstrap_proposed = true;
 }
 
+#define SNAPSHOT_SPACING_MAX 131072 /* entries between snapshots */
+
 static void node_tick_cb(uv_timer_t *timer)
 {
     struct cr_node *node = timer->data;
@@ -484,17 +486,21 @@ static void node_tick_cb(uv_timer_t *timer)
     cr_rotation_tick(node);
     cr_node_serving(node, NULL);
     {
-        /* A snapshot encodes the whole registry (~2-3 us of CPU per
-         * certificate, in a forked child: the loop only pays the fork),
-         * and a restart replays the entries since the last one (~40 us
-         * each). One per 1/16 of the registry in new entries costs ~40 us
-         * of CPU per write whatever the size, and bounds the replay to
-         * ~2.5 s at 1M certificates (bench/README.md, scale); one per
-         * half-registry made a restart at 100k replay up to 50k entries. */
-        size_t part = cr_state_cert_count(node->fsm.state) / 16;
+        /* A snapshot encodes, compresses and writes the whole registry:
+         * a few us of CPU per certificate (in a forked child and raft's
+         * pool; the loop only pays the fork). A restart replays the
+         * entries since the last one, ~30 us each. Spacing snapshots by
+         * half the registry keeps their cost per write small and
+         * constant; capping the spacing at 128k entries bounds a
+         * restart's replay to ~4 s past 256k certificates, where
+         * snapshots then cost more per write (bench/README.md, scale). */
+        size_t part = cr_state_cert_count(node->fsm.state) / 2;
         unsigned threshold = node->config.snapshot_threshold;
+        if (part > SNAPSHOT_SPACING_MAX) {
+            part = SNAPSHOT_SPACING_MAX;
+        }
         if (part > threshold) {
-            threshold = part > 1000000 ? 1000000 : (unsigned)part;
+            threshold = (unsigned)part;
         }
         raft_set_snapshot_threshold(&node->raft, threshold);
     }
