@@ -23,6 +23,7 @@ from lifecycle_helpers import (MAX_BODY, assert_unchanged, b64, expect,
 cluster = None
 rotation = itertools.count()
 pem = pfx = b""
+crt_path = ""
 admin_thumb = ""
 
 
@@ -251,6 +252,26 @@ def test_bad_generate_options():
     ])
 
 
+def test_unusual_but_valid_json_uploads():
+    """Plain upload bodies skip jansson's lexer for the certificate; any
+    other valid JSON (an escape in the value, the key twice: the last one
+    counts) is parsed in full and registers the same certificate."""
+    value = b64(pem)
+    escaped = "\\u%04x" % ord(value[0]) + value[1:].replace("/", "\\/")
+    thumb = thumbprint_of(crt_path)
+    bodies = [
+        '{"Name": "esc", "Certificate": "%s", "SecurityClearance": "ValidUser"}'
+        % escaped,
+        '{"Name": "dup", "Certificate": "QUJD", "Certificate": "%s"}' % value,
+    ]
+    for body in bodies:
+        r = cluster.request_leader("PUT", "/admin/certificates", body.encode())
+        assert r.status == 201, (body[:60], r)
+        assert r.json()["Thumbprint"] == thumb, (body[:60], r.json())
+        expect(cluster.request_leader("DELETE", "/admin/certificates?thumbprint=" + thumb),
+               200)
+
+
 def test_nodes_agree_after_all_the_bad_input():
     want = snapshot(cluster)
     assert set(want["databases"]) == {"hr"}, want["databases"]
@@ -261,11 +282,12 @@ def test_nodes_agree_after_all_the_bad_input():
 
 
 def main():
-    global cluster, pem, pfx, admin_thumb
+    global cluster, pem, pfx, admin_thumb, crt_path
     with Cluster(3) as c:
         cluster = c
         crt, key = c.new_cert("sample")
         pem = read(crt)
+        crt_path = crt
         pfx = read(make_pfx(os.path.join(c.dir, "sample.pfx"), crt, key, password="right"))
         admin_thumb = thumbprint_of(c.admin_cert)
         expect(c.request_leader("PUT", "/admin/databases", {"DatabaseName": "hr"}), 201)
@@ -277,6 +299,7 @@ def main():
             test_body_over_the_limit,
             test_unknown_and_malformed_thumbprints,
             test_bad_generate_options,
+            test_unusual_but_valid_json_uploads,
             test_nodes_agree_after_all_the_bad_input,
         ], cluster)
     sys.exit(code)

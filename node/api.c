@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <certraft/json_cut.h>
 #include <certraft/x509.h>
 
 #include "api.h"
@@ -201,6 +202,37 @@ json_t *cr_api_body_json(struct cr_api_call *call)
         cr_api_reply_error(call, CR_EINVAL, "the body must be a JSON object");
         return NULL;
     }
+    return root;
+}
+
+json_t *cr_api_body_json_cut(struct cr_api_call *call, const char *key,
+                             const char **value, size_t *len)
+{
+    const char *body = call->req->body;
+    size_t n = call->req->body_len, start, end;
+    json_t *root = NULL, *cut;
+    char *rest;
+
+    if (cr_json_cut_member(body, n, key, &start, &end) &&
+        (rest = malloc(n - (end - start))) != NULL) {
+        memcpy(rest, body, start);
+        memcpy(rest + start, body + end, n - end);
+        root = json_loadb(rest, n - (end - start), 0, NULL);
+        free(rest);
+        cut = json_object_get(root, key);
+        /* jansson must have seen the cut value where the scanner did. */
+        if (json_is_object(root) && json_is_string(cut) &&
+            json_string_length(cut) == 0) {
+            *value = body + start;
+            *len = end - start;
+            return root;
+        }
+        json_decref(root);
+    }
+    root = cr_api_body_json(call);
+    cut = json_object_get(root, key);
+    *value = json_string_value(cut);
+    *len = json_is_string(cut) ? json_string_length(cut) : 0;
     return root;
 }
 

@@ -82,6 +82,13 @@ void cr_api_propose(struct cr_api_call *call, const struct cr_command *cmd,
  * returns NULL. */
 json_t *cr_api_body_json(struct cr_api_call *call);
 
+/* cr_api_body_json() for a body with one long string member @key: its
+ * value is not handed to jansson but returned as *@value (*@len bytes,
+ * not NUL-terminated, pointing into the body or into the object); NULL
+ * when absent or not a string. */
+json_t *cr_api_body_json_cut(struct cr_api_call *call, const char *key,
+                             const char **value, size_t *len);
+
 /* Entry rendering shared by several handlers (api_json.c). */
 json_t *cr_api_entry_json(const struct cr_state *st,
                           const struct cr_cert_entry *e);

@@ -216,10 +216,13 @@ static void certs_put_done(struct cr_api_call *call,
 
 void cr_api_certs_put(struct cr_api_call *call)
 {
-    json_t *body = cr_api_body_json(call);
+    const char *name, *cert_b64, *clearance, *password;
+    size_t cert_b64_len;
+    /* The certificate is most of the body: not lexed by jansson. */
+    json_t *body =
+        cr_api_body_json_cut(call, "Certificate", &cert_b64, &cert_b64_len);
     struct cr_command cmd;
     struct cr_error err;
-    const char *name, *cert_b64, *clearance, *password;
     unsigned char *blob = NULL;
     size_t blob_len = 0;
 
@@ -228,14 +231,13 @@ void cr_api_certs_put(struct cr_api_call *call)
     }
     cr_api_command_init(call, &cmd, CR_CMD_CERT_PUT);
     name = json_string_value(json_object_get(body, "Name"));
-    cert_b64 = json_string_value(json_object_get(body, "Certificate"));
     clearance = json_string_value(json_object_get(body, "SecurityClearance"));
     password = json_string_value(json_object_get(body, "Password"));
     if (name == NULL || name[0] == '\0') {
         cr_error_set(&err, CR_EINVAL, "Name is required and must not be empty");
         goto fail;
     }
-    if (cert_b64 == NULL || cert_b64[0] == '\0') {
+    if (cert_b64 == NULL || cert_b64_len == 0) {
         cr_error_set(&err, CR_EINVAL,
                      "Certificate is required: the base64 of a DER, PEM or "
                      "PFX file");
@@ -252,7 +254,7 @@ void cr_api_certs_put(struct cr_api_call *call)
                           &err) != CR_OK) {
         goto fail;
     }
-    if (cr_base64_decode(cert_b64, strlen(cert_b64), &blob, &blob_len,
+    if (cr_base64_decode(cert_b64, cert_b64_len, &blob, &blob_len,
                          &err) != CR_OK) {
         cr_error_set(&err, CR_EINVAL,
                      "Certificate is not valid base64: encode the file's "
