@@ -1,20 +1,15 @@
 /*
  * registry.c - certificate entries and collections.
  *
- * Entries live in a uthash keyed by thumbprint, because every request's
- * authentication looks one up, in an ordered map for listings and
- * snapshots that must come out the same on every node, and in the pin
- * index (pin_index.c) for implicit trust.
+ * Entries live in the thumb index (thumb_index.c) by binary thumbprint,
+ * because every request's authentication looks one up, in an ordered map
+ * for listings and snapshots that must come out the same on every node,
+ * and in the pin index (pin_index.c) for implicit trust.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "state_internal.h"
-
-/* uthash reports a failed table allocation through this hook (we asked
- * for the non-fatal mode); the caller's local `oom` flag records it. */
-#undef uthash_nonfatal_oom
-#define uthash_nonfatal_oom(obj) (oom = true)
 
 void cr_perms_free(struct cr_permission *perms, size_t n)
 {
@@ -157,28 +152,40 @@ void cr_cert_node_free(struct cr_cert_node *n)
 struct cr_cert_node *cr_registry_find(const struct cr_registry *reg,
                                       const char *thumbprint)
 {
-    struct cr_cert_node *n = NULL;
+    unsigned char digest[CR_DIGEST_LEN];
 
-    HASH_FIND(hh, reg->by_thumb, thumbprint, CR_THUMBPRINT_LEN, n);
-    return n;
+    if (!cr_thumb_from_hex(thumbprint, digest) ||
+        thumbprint[CR_THUMBPRINT_LEN] != '\0') {
+        return NULL;
+    }
+    return cr_thumb_index_find(&reg->by_digest, digest);
+}
+
+struct cr_cert_node *cr_registry_find_digest(const struct cr_registry *reg,
+                                             const unsigned char *digest)
+{
+    return cr_thumb_index_find(&reg->by_digest, digest);
+}
+
+int cr_registry_reserve(struct cr_registry *reg, size_t n)
+{
+    return cr_thumb_index_reserve(&reg->by_digest, n);
 }
 
 int cr_registry_insert(struct cr_registry *reg, struct cr_cert_node *n)
 {
-    bool oom = false;
-
-    n->order.key = n->e.thumbprint;
-    HASH_ADD(hh, reg->by_thumb, e.thumbprint, CR_THUMBPRINT_LEN, n);
-    if (oom) {
+    if (!cr_thumb_from_hex(n->e.thumbprint, n->digest) ||
+        cr_thumb_index_add(&reg->by_digest, n) != 0) {
         return -1;
     }
+    n->order.key = n->e.thumbprint;
     if (cr_omap_insert(&reg->order, &n->order) != NULL) {
         /* A duplicate is a bug of the caller; undo and report. */
-        HASH_DELETE(hh, reg->by_thumb, n);
+        cr_thumb_index_remove(&reg->by_digest, n);
         return -1;
     }
     if (cr_pin_index_add(reg, n) != 0) {
-        HASH_DELETE(hh, reg->by_thumb, n);
+        cr_thumb_index_remove(&reg->by_digest, n);
         cr_omap_remove(&reg->order, n->e.thumbprint);
         return -1;
     }
@@ -187,7 +194,7 @@ int cr_registry_insert(struct cr_registry *reg, struct cr_cert_node *n)
 
 void cr_registry_unlink(struct cr_registry *reg, struct cr_cert_node *n)
 {
-    HASH_DELETE(hh, reg->by_thumb, n);
+    cr_thumb_index_remove(&reg->by_digest, n);
     cr_omap_remove(&reg->order, n->e.thumbprint);
     cr_pin_index_remove(reg, n);
 }
@@ -233,7 +240,7 @@ static void release_node(struct cr_omap_node *o)
 
 void cr_registry_free(struct cr_registry *reg)
 {
-    HASH_CLEAR(hh, reg->by_thumb);
+    cr_thumb_index_free(&reg->by_digest);
     cr_pin_index_free(reg);
     cr_omap_clear(&reg->order, release_node);
     free(reg->cluster);

@@ -52,6 +52,8 @@
 #define SNAPSHOT_VERSION 3
 #define SNAPSHOT_VERSION_MIN 1
 #define CERT_FIELDS 16
+/* Bytes a certificate record holds at least: its three hex/base64 hashes. */
+#define CERT_RECORD_MIN (CR_THUMBPRINT_LEN + CR_SHA1_LEN + CR_PIN_LEN)
 #define CA_FIELDS 8
 #define REPL_FIELDS 13
 #define ETL_FIELDS 10
@@ -409,7 +411,7 @@ static enum cr_status read_cert_fields(struct reader *r,
                                        struct cr_cert_node *n)
 {
     struct cr_cert_entry *e = &n->e;
-    char check[CR_THUMBPRINT_LEN + 1];
+    unsigned char check[CR_DIGEST_LEN];
     uint64_t cl;
     uint32_t i;
 
@@ -431,8 +433,9 @@ static enum cr_status read_cert_fields(struct reader *r,
         cr_mp_get_strbuf(&f[15], "pin", e->pin, sizeof e->pin, r->err)) {
         return bad(r, "a certificate entry");
     }
-    cr_thumbprint(e->der, e->der_len, check);
-    if (strcmp(check, e->thumbprint) != 0 || e->name[0] == '\0' ||
+    if (!cr_thumb_digest(e->der, e->der_len, check) ||
+        !cr_thumb_from_hex(e->thumbprint, n->digest) ||
+        memcmp(check, n->digest, CR_DIGEST_LEN) != 0 || e->name[0] == '\0' ||
         cl < CR_CLEARANCE_VALID_USER || cl > CR_CLEARANCE_CLUSTER_NODE ||
         strlen(e->sha1) != CR_SHA1_LEN || strlen(e->pin) != CR_PIN_LEN) {
         return bad(r, "a certificate entry");
@@ -457,8 +460,13 @@ static enum cr_status read_cert_fields(struct reader *r,
 static enum cr_status read_certs(struct reader *r, struct cr_state *st,
                                  uint64_t count)
 {
-    uint64_t i;
+    uint64_t i, room = (r->len - r->pos) / CERT_RECORD_MIN;
 
+    /* The thumb index sized once, not grown through every doubling. The
+     * header's count is unchecked until the records are read: reserve no
+     * more than the remaining bytes can hold; should even that fail, the
+     * index grows as the entries go in. */
+    (void)cr_registry_reserve(&st->reg, (size_t)(count < room ? count : room));
     for (i = 0; i < count; i++) {
         const msgpack_object *f;
         struct cr_cert_node *n;
@@ -474,7 +482,7 @@ static enum cr_status read_certs(struct reader *r, struct cr_state *st,
             return cr_error_set(r->err, CR_ENOMEM, "out of memory");
         }
         rv = read_cert_fields(r, f, n);
-        if (rv == CR_OK && cr_registry_find(&st->reg, n->e.thumbprint)) {
+        if (rv == CR_OK && cr_registry_find_digest(&st->reg, n->digest)) {
             rv = bad(r, "a certificate entry (duplicate)");
         }
         if (rv == CR_OK && cr_registry_insert(&st->reg, n) != 0) {

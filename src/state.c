@@ -48,9 +48,10 @@ void cr_state_swap(struct cr_state *a, struct cr_state *b)
 
     *a = *b;
     *b = tmp;
-    /* uthash keeps no back pointer to the head variable, so moving the
-     * head pointer between structs is safe. The purge report moves too:
-     * after a restore it is the fresh state's, empty. */
+    /* Neither uthash nor the thumb index keeps a back pointer to the
+     * struct holding it, so moving them between structs is safe. The
+     * purge report moves too: after a restore it is the fresh state's,
+     * empty. */
     a->audit.capacity = cap_a;
     b->audit.capacity = cap_b;
 }

@@ -32,25 +32,36 @@ static inline int64_t cr_ms_to_s(int64_t ms)
 /* Longest certificate Name accepted. */
 #define CR_CERT_NAME_MAX 256
 
-/* One registered certificate: the public entry, its place in the
- * thumbprint order, its slot in the O(1) hash, and its place in the pin
- * index: one entry per pin is in the by_pin hash, the others with the
- * same pin hang off it through pin_next. That list's order is insertion
- * order, which differs between a node that applied the log and one that
- * restored a snapshot: readers choose among its members by a total order
- * of their own, never by position. */
+/* SHA-256, the binary form of a thumbprint. */
+#define CR_DIGEST_LEN 32
+
+/* One registered certificate: its thumbprint in binary (the thumb
+ * index's key), the public entry, its place in the thumbprint order, and
+ * its place in the pin index: one entry per pin is in the by_pin hash,
+ * the others with the same pin hang off it through pin_next. That list's
+ * order is insertion order, which differs between a node that applied
+ * the log and one that restored a snapshot: readers choose among its
+ * members by a total order of their own, never by position. */
 struct cr_cert_node {
+    unsigned char digest[CR_DIGEST_LEN];
     struct cr_cert_entry e;
     struct cr_omap_node order;
-    UT_hash_handle hh;
     UT_hash_handle hh_pin;
     struct cr_cert_node *pin_next;
 };
 
+/* Entries by digest (thumb_index.c). */
+struct cr_thumb_index {
+    struct cr_thumb_slot *slots; /* 2^bits of them, or NULL */
+    size_t mask;                 /* 2^bits - 1 */
+    unsigned bits;
+    size_t count;
+};
+
 struct cr_registry {
-    struct cr_cert_node *by_thumb; /* uthash head, key e.thumbprint */
-    struct cr_omap order;          /* same nodes, thumbprint order */
-    struct cr_cert_node *by_pin;   /* uthash head (hh_pin), key e.pin */
+    struct cr_thumb_index by_digest; /* the same nodes, by thumbprint */
+    struct cr_omap order;            /* all nodes, thumbprint order */
+    struct cr_cert_node *by_pin;     /* uthash head (hh_pin), key e.pin */
     /* Cluster certificates (thumbprints of ClusterNode entries), newest
      * first. */
     char (*cluster)[CR_THUMBPRINT_LEN + 1];
@@ -137,8 +148,14 @@ struct cr_state {
 /* --- registry.c ------------------------------------------------------ */
 
 void cr_registry_free(struct cr_registry *reg);
+/* @thumbprint in upper case, as entries store it (NULL otherwise). */
 struct cr_cert_node *cr_registry_find(const struct cr_registry *reg,
                                       const char *thumbprint);
+struct cr_cert_node *cr_registry_find_digest(const struct cr_registry *reg,
+                                             const unsigned char *digest);
+/* Room for @n entries in the thumbprint index: a hint before inserting
+ * that many (restore); 0, or -1 when out of memory (nothing changed). */
+int cr_registry_reserve(struct cr_registry *reg, size_t n);
 /* A new entry from parsed @info; takes info's der/subject/issuer (they
  * are set to NULL) and copies @name and @perms. NULL when out of memory. */
 struct cr_cert_node *cr_cert_node_new(struct cr_cert_info *info,
@@ -163,6 +180,30 @@ void cr_registry_drop_collection(struct cr_registry *reg,
 /* Remove secondary @s from its collection and free it. */
 void cr_registry_drop_secondary(struct cr_registry *reg,
                                 struct cr_cert_node *s);
+
+/* --- thumb_index.c, thumb_digest.c ---------------------------------- */
+
+/* Room for @n entries without growing (restore knows the count). 0, or
+ * -1 when out of memory (the table is unchanged). */
+int cr_thumb_index_reserve(struct cr_thumb_index *t, size_t n);
+/* 0, or -1 when out of memory (nothing added). A digest present
+ * already goes in beside the other one: the registry rejects duplicates
+ * through its ordered map and removes this node again. */
+int cr_thumb_index_add(struct cr_thumb_index *t, struct cr_cert_node *n);
+/* Allocates nothing; cannot fail. */
+void cr_thumb_index_remove(struct cr_thumb_index *t,
+                           const struct cr_cert_node *n);
+struct cr_cert_node *cr_thumb_index_find(const struct cr_thumb_index *t,
+                                         const unsigned char *digest);
+void cr_thumb_index_free(struct cr_thumb_index *t);
+
+/* SHA-256 of @der into @digest (CR_DIGEST_LEN bytes); false only when
+ * OpenSSL fails to allocate. */
+bool cr_thumb_digest(const unsigned char *der, size_t len,
+                     unsigned char *digest);
+/* @hex, an upper-case thumbprint as entries store it, into @digest;
+ * false when it is not one (lower case included). */
+bool cr_thumb_from_hex(const char *hex, unsigned char *digest);
 
 /* --- pin_index.c ----------------------------------------------------- */
 
