@@ -45,6 +45,36 @@ const char *cr_openssl_reason(char *buf, size_t size)
     return buf;
 }
 
+/* OpenSSL 3.0 fetches EVP_sha256() and EVP_sha1() from the provider
+ * store on every use, a quarter of hashing a small certificate: each
+ * certificate is hashed three times when it enters, so fetch them once. */
+static CRYPTO_ONCE digests_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_MD *sha256_md, *sha1_md;
+
+static void digests_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+    sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+}
+
+static const EVP_MD *md_sha256(void)
+{
+    if (CRYPTO_THREAD_run_once(&digests_once, digests_fetch) &&
+        sha256_md != NULL) {
+        return sha256_md;
+    }
+    return EVP_sha256();
+}
+
+static const EVP_MD *md_sha1(void)
+{
+    if (CRYPTO_THREAD_run_once(&digests_once, digests_fetch) &&
+        sha1_md != NULL) {
+        return sha1_md;
+    }
+    return EVP_sha1();
+}
+
 static void digest_hex(const EVP_MD *md, const unsigned char *der, size_t len,
                        char *out)
 {
@@ -62,7 +92,7 @@ static void digest_hex(const EVP_MD *md, const unsigned char *der, size_t len,
 
 void cr_thumbprint(const unsigned char *der, size_t len, char *out)
 {
-    digest_hex(EVP_sha256(), der, len, out);
+    digest_hex(md_sha256(), der, len, out);
 }
 
 bool cr_thumbprint_valid(const char *s)
@@ -187,7 +217,7 @@ static enum cr_status pin_compute(X509 *x, char *out, struct cr_error *err)
     char *b64;
     int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
 
-    if (n <= 0 || EVP_Digest(spki, (size_t)n, dgst, &dlen, EVP_sha256(),
+    if (n <= 0 || EVP_Digest(spki, (size_t)n, dgst, &dlen, md_sha256(),
                              NULL) != 1) {
         OPENSSL_free(spki);
         ERR_clear_error();
@@ -287,7 +317,7 @@ enum cr_status cr_cert_info_from_der(const unsigned char *der, size_t len,
                             "not a DER X.509 certificate (%zu bytes)", len);
     }
     cr_thumbprint(der, len, out->thumbprint);
-    digest_hex(EVP_sha1(), der, len, out->sha1);
+    digest_hex(md_sha1(), der, len, out->sha1);
     rv = pin_compute(x, out->pin, err);
     if (rv != CR_OK) {
         goto fail;
