@@ -11,12 +11,11 @@
    time to take it (cr_state_snapshot) and to restore it
    (cr_state_restore).
 
-2. Real processes, at a smaller size (--cluster-certs, default 100k;
-   loading 1M through HTTPS would take the better part of an hour on two
-   cores): a 3-node cluster is loaded through `PUT /admin/certificates`
+2. Real processes (--cluster-certs, default 100k; 1M loads in ~2.5
+   minutes on two cores): a 3-node cluster is loaded through `PUT /admin/certificates`
    by bench/loadgen (64 connections), then: the snapshot files on disk,
-   the longest a node's loop was held encoding a snapshot (the write
-   stall; topology's SnapshotMaxMs), the time a follower takes to restart
+   the longest a node's loop was held by a snapshot (the fork of the
+   child that encodes it: the write stall; topology's SnapshotMaxMs), the time a follower takes to restart
    (SIGTERM, `certnode run`, until it answers and has applied everything
    the leader had committed), the time a new 4th node takes to catch up
    (`certnode join` + add-node until it has applied the leader's commit
@@ -207,7 +206,7 @@ def main():
               c["restart_answer_s"], c["restart_s"], c["join_s"],
               "/".join("%.0f" % x for x in c["rss_mib"])]])
         print("(RSS in node order: %s; the stall is the longest time a "
-              "node's loop spent encoding a snapshot, during which it "
+              "node's loop spent starting a snapshot (the fork), during which it "
               "applies and answers nothing)" % "/".join(c["roles"]))
         der = os.path.getsize(template)
         per = [(m - c["base_rss_mib"]) * 1048576.0 / c["certs"] - der
