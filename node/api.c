@@ -250,6 +250,14 @@ static void proposal_cb(void *data, int status, uint64_t index,
 {
     struct cr_api_call *call = data;
 
+    if (status != 0 && index == 0) {
+        /* Refused before it reached the log: nothing changed. */
+        cr_api_reply_error(call, CR_EUNAVAILABLE,
+                           "this node cannot accept writes now (%s); "
+                           "nothing was changed, retry",
+                           raft_strerror(status));
+        return;
+    }
     if (status != 0) {
         /* The entry may or may not commit later: say so, the client
          * decides whether to retry (uploads and deletes are idempotent). */

@@ -19,7 +19,8 @@
 #include <certraft/state.h>
 
 /* @status 0: the entry at @index was applied, @res says how. Otherwise a
- * raft error code: the entry may or may not be applied later. */
+ * raft error code: with @index 0 the entry never reached the log; with
+ * an index it may or may not be applied later. */
 typedef void (*cr_proposal_cb)(void *data, int status, uint64_t index,
                                const struct cr_apply_result *res);
 
