@@ -50,8 +50,14 @@ def check_rotated(new_thumb, new_der, key_pin, nodes=None):
     for n in nodes:
         assert served_thumbprint(n.url) == new_thumb, (
             "node %d serves %s, not the new certificate" % (n.id, served_thumbprint(n.url)))
-        st = rotation_status(cluster.admin, n.url)
-        assert st["Phase"] == "Done" and st["NewThumbprint"] == new_thumb, (n.id, st)
+        # A follower answers from its own copy, which learns of the
+        # leader's last commit with the next heartbeat: await it.
+        def done_here(url=n.url):
+            st = rotation_status(cluster.admin, url)
+            ok = st["Phase"] == "Done" and st["NewThumbprint"] == new_thumb
+            return st if ok else None
+        st = wait_until("node %d to report the rotation done" % n.id, done_here,
+                        timeout=10)
         # (Confirmed/Switched are emptied at cleanup; the audit log keeps them.)
         assert st.get("ServedByThisNode", new_thumb) == new_thumb, (n.id, st)
         crt, key = (os.path.join(n.data, f) for f in ("cluster.crt", "cluster.key"))
