@@ -63,7 +63,7 @@ static int pipe_out_write(void *arg, const void *data, size_t len)
     return 0;
 }
 
-static void child_main(int fd, const struct cr_state *st)
+static void child_main(int fd, const struct cr_state *st, pid_t parent)
 {
     struct pipe_out o = {fd, malloc(CHILD_BUFFER), 0};
 
@@ -72,8 +72,8 @@ static void child_main(int fd, const struct cr_state *st)
     signal(SIGINT, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() == 1) {
-        _exit(2); /* the parent is already gone */
+    if (getppid() != parent) {
+        _exit(2); /* the parent died before the line above took effect */
     }
     if (o.buf == NULL ||
         cr_state_snapshot_write(st, pipe_out_write, &o, NULL) != CR_OK ||
@@ -86,8 +86,8 @@ static void child_main(int fd, const struct cr_state *st)
 int cr_snapshot_child_start(struct cr_snapshot_child *c,
                             const struct cr_state *st)
 {
+    pid_t parent = getpid(), pid;
     int fds[2];
-    pid_t pid;
 
     if (pipe2(fds, O_CLOEXEC) != 0) {
         return RAFT_IOERR;
@@ -100,7 +100,7 @@ int cr_snapshot_child_start(struct cr_snapshot_child *c,
     }
     if (pid == 0) {
         close(fds[0]);
-        child_main(fds[1], st);
+        child_main(fds[1], st, parent);
     }
     close(fds[1]);
     c->pid = pid;
