@@ -123,13 +123,11 @@ static int fsm_snapshot_async(struct raft_fsm *raft_fsm,
                               struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     struct cr_fsm *fsm = fsm_of(raft_fsm);
-    int rv = cr_snapshot_child_collect(&fsm->child, SNAPSHOT_CHUNK, bufs,
-                                       n_bufs);
 
-    if (rv == 0) {
-        fsm->snapshots_taken++;
-    }
-    return rv;
+    /* Nothing here touches what the loop thread reads (the counters are
+     * updated in finalize, on the loop). */
+    return cr_snapshot_child_collect(&fsm->child, SNAPSHOT_CHUNK, bufs,
+                                     n_bufs);
 }
 
 static int fsm_snapshot_finalize(struct raft_fsm *raft_fsm,
@@ -147,6 +145,7 @@ static int fsm_snapshot_finalize(struct raft_fsm *raft_fsm,
         }
     }
     if (*bufs != NULL) {
+        fsm->snapshots_taken++; /* collected: raft had it to write */
         cr_snapshot_chunks_free(*bufs, *n_bufs);
     }
     *bufs = NULL;
