@@ -2,35 +2,21 @@
  * thumb_digest.c - binary thumbprints: the SHA-256 of a DER certificate,
  * and the conversion from the hex form that entries and users carry.
  *
- * The digest is on every request's path. In OpenSSL 3.0 a digest given
- * as EVP_sha256() is fetched from the provider store on every call
- * (a quarter of the time for a ~700-byte certificate), so it is fetched
- * once here and kept for the life of the process.
+ * The digest is on every request's path: it uses the SHA-256 fetched
+ * once for the process (cr_md_sha256), not EVP_sha256(), which OpenSSL
+ * 3.0 fetches again on every call.
  */
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "state_internal.h"
-
-static CRYPTO_ONCE sha256_once = CRYPTO_ONCE_STATIC_INIT;
-static EVP_MD *sha256;
-
-static void sha256_fetch(void)
-{
-    sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-}
+#include "x509_internal.h"
 
 bool cr_thumb_digest(const unsigned char *der, size_t len,
                      unsigned char *digest)
 {
-    const EVP_MD *md = EVP_sha256();
     unsigned int n = 0;
 
-    if (CRYPTO_THREAD_run_once(&sha256_once, sha256_fetch) &&
-        sha256 != NULL) {
-        md = sha256;
-    }
-    return EVP_Digest(der, len, digest, &n, md, NULL) == 1 &&
+    return EVP_Digest(der, len, digest, &n, cr_md_sha256(), NULL) == 1 &&
            n == CR_DIGEST_LEN;
 }
 

@@ -46,8 +46,9 @@ const char *cr_openssl_reason(char *buf, size_t size)
 }
 
 /* OpenSSL 3.0 fetches EVP_sha256() and EVP_sha1() from the provider
- * store on every use, a quarter of hashing a small certificate: each
- * certificate is hashed three times when it enters, so fetch them once. */
+ * store on every use, a quarter of hashing a small certificate; every
+ * hash of a certificate in the core (here, and the thumb digest on each
+ * request's authentication) uses these, fetched once. */
 static CRYPTO_ONCE digests_once = CRYPTO_ONCE_STATIC_INIT;
 static EVP_MD *sha256_md, *sha1_md;
 
@@ -57,7 +58,7 @@ static void digests_fetch(void)
     sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
 }
 
-static const EVP_MD *md_sha256(void)
+const EVP_MD *cr_md_sha256(void)
 {
     if (CRYPTO_THREAD_run_once(&digests_once, digests_fetch) &&
         sha256_md != NULL) {
@@ -66,7 +67,7 @@ static const EVP_MD *md_sha256(void)
     return EVP_sha256();
 }
 
-static const EVP_MD *md_sha1(void)
+const EVP_MD *cr_md_sha1(void)
 {
     if (CRYPTO_THREAD_run_once(&digests_once, digests_fetch) &&
         sha1_md != NULL) {
@@ -92,7 +93,7 @@ static void digest_hex(const EVP_MD *md, const unsigned char *der, size_t len,
 
 void cr_thumbprint(const unsigned char *der, size_t len, char *out)
 {
-    digest_hex(md_sha256(), der, len, out);
+    digest_hex(cr_md_sha256(), der, len, out);
 }
 
 bool cr_thumbprint_valid(const char *s)
@@ -217,7 +218,7 @@ static enum cr_status pin_compute(X509 *x, char *out, struct cr_error *err)
     char *b64;
     int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
 
-    if (n <= 0 || EVP_Digest(spki, (size_t)n, dgst, &dlen, md_sha256(),
+    if (n <= 0 || EVP_Digest(spki, (size_t)n, dgst, &dlen, cr_md_sha256(),
                              NULL) != 1) {
         OPENSSL_free(spki);
         ERR_clear_error();
@@ -317,7 +318,7 @@ enum cr_status cr_cert_info_from_der(const unsigned char *der, size_t len,
                             "not a DER X.509 certificate (%zu bytes)", len);
     }
     cr_thumbprint(der, len, out->thumbprint);
-    digest_hex(md_sha1(), der, len, out->sha1);
+    digest_hex(cr_md_sha1(), der, len, out->sha1);
     rv = pin_compute(x, out->pin, err);
     if (rv != CR_OK) {
         goto fail;

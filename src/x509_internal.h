@@ -63,6 +63,10 @@ enum cr_status cr_pkcs12_build(PKCS8_PRIV_KEY_INFO *p8, X509 *cert,
                                unsigned char **out, size_t *outlen,
                                struct cr_error *err);
 
+/* SHA-256 and SHA-1, fetched once for the process (x509_info.c). */
+const EVP_MD *cr_md_sha256(void);
+const EVP_MD *cr_md_sha1(void);
+
 /* The last OpenSSL error as text for a message; pops the queue. */
 const char *cr_openssl_reason(char *buf, size_t size);
 
