@@ -230,11 +230,14 @@ class Cluster:
 
     def start(self):
         first = self.nodes[1]
-        subprocess.run([binary("certnode"), "init", "--data", first.data,
-                        "--id", "1", "--raft-address", first.raft_address,
-                        "--api-address", first.api_address,
-                        "--admin-out", self.admin_dir] + self.tuning,
-                       check=True, capture_output=True)
+        p = subprocess.run([binary("certnode"), "init", "--data", first.data,
+                            "--id", "1", "--raft-address", first.raft_address,
+                            "--api-address", first.api_address,
+                            "--admin-out", self.admin_dir] + self.tuning,
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise AssertionError("certnode init failed (%d): %s%s" % (
+                p.returncode, p.stdout, p.stderr))
         self.admin = self.client(self.admin_cert, self.admin_key)
         first.start()
         wait_until("node 1 to lead", first.ready)

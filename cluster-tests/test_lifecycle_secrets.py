@@ -8,6 +8,7 @@ password of a protected PFX is searched for too.
 
 A positive control proves that the search looks where the registry lives:
 the generated certificate's public key IS found in every node's files.
+Snapshots are searched decompressed as well: LZ4 can split any string.
 """
 
 import os
@@ -15,7 +16,7 @@ import sys
 
 from certraft_cluster import Cluster, openssl, run_tests, wait_until
 from lifecycle_helpers import (expect, files_under, find_needles, generate,
-                               needles, private_secrets, read)
+                               needles, private_secrets, read, stored_contents)
 
 TUNING = ["--snapshot-threshold", "16", "--snapshot-trailing", "4"]
 PASSWORD = "Zq7-pfx-secret-4711"
@@ -109,7 +110,8 @@ def assert_nothing_leaked(when):
         for name, crt, _, _ in generated:
             point = public_point(crt)
             wait_until("node %d to store %s" % (n.id, name),
-                       lambda: any(point in read(f) for f in data_files(n)), timeout=15)
+                       lambda: any(point in data for f in data_files(n)
+                                   for data in stored_contents(f)), timeout=15)
         leaks = search(data_files(n)) + search([n.log_path])
         assert not leaks, "%s: private key material found:\n  %s" % (when, "\n  ".join(leaks))
 

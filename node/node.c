@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include <certraft/async_work.h>
+#include <certraft/io_close_once.h>
 #include <certraft/tls_transport.h>
 #include <certraft/x509.h>
 
@@ -544,6 +545,7 @@ static int node_start_raft(struct cr_node *node, bool bootstrap, char *err,
         return -1;
     }
     cr_async_work_enable(&node->io, node->loop);
+    cr_io_close_once(&node->io);
     if (cr_fsm_init(&node->fsm) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <certraft/io_close_once.h>
 #include <certraft/tls_transport.h>
 
 #include "harness.h"
@@ -675,6 +676,7 @@ static int node_start(struct cluster *cl, struct node *n, int n_config)
         fprintf(stderr, "  raft_uv_init: %s\n", n->io.errmsg);
         return rv;
     }
+    cr_io_close_once(&n->io);
     n->fsm.version = 1;
     n->fsm.data = n;
     n->fsm.apply = fsm_apply;
