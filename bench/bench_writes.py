@@ -12,7 +12,9 @@ under a distinct key. Levels alternate between the two systems so that
 background load hits both alike.
 
 Prints, per N and system: ops/s, p50/p99/p999 latency, and CPU time per
-write (leader, and all three nodes together, from /proc), then the ratios.
+write (leader, and all three nodes together, from /proc), how busy the
+whole machine was (/proc/stat: kernel threads and interrupts included),
+then the ratios.
 
   python3 bench/bench_writes.py [--clients 1,16,64,256] [--seconds 10]
                                 [--size 2048] [--no-etcd]
@@ -28,29 +30,34 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import benchlib  # noqa: E402
-from benchlib import Cluster, CpuMeter, EtcdCluster, loadgen  # noqa: E402
+from benchlib import (Cluster, CpuMeter, EtcdCluster, MachineMeter,  # noqa: E402
+                      loadgen)
 
 
 def certraft_level(cluster, template, n, seconds, warmup, seq):
     leader = cluster.leader()
     port = leader.api_address.split(":")[1]
     pids = [x.proc.pid for x in cluster.running_nodes()]
-    with CpuMeter([leader.proc.pid]) as lm, CpuMeter(pids) as am:
+    with CpuMeter([leader.proc.pid]) as lm, CpuMeter(pids) as am, \
+            MachineMeter() as mm:
         r = loadgen(port, cacert=cluster.cacert, cert=cluster.admin_cert,
                     key=cluster.admin_key, conns=n, seconds=seconds,
                     warmup=warmup, gen="upload", template=template,
                     expect=201, seq_start=seq)
+    r["machine_busy"] = mm.busy
     return r, lm.cpu, am.cpu
 
 
 def etcd_level(etcd, template, n, seconds, warmup, seq):
     lead = etcd.leader_index() - 1
     port = etcd.client_ports[lead]
-    with CpuMeter([etcd.procs[lead].pid]) as lm, CpuMeter(etcd.pids()) as am:
+    with CpuMeter([etcd.procs[lead].pid]) as lm, CpuMeter(etcd.pids()) as am, \
+            MachineMeter() as mm:
         r = loadgen(port, cacert=etcd.cacert, cert=etcd.client_cert,
                     key=etcd.client_key, conns=n, seconds=seconds,
                     warmup=warmup, gen="etcd-put", template=template,
                     expect=200, seq_start=seq)
+    r["machine_busy"] = mm.busy
     return r, lm.cpu, am.cpu
 
 
@@ -98,7 +105,8 @@ def main():
                                                    args.seconds, args.warmup, seq)
                 rows.append(["certraft", n, c["ops_per_s"], c["p50_ms"],
                              c["p99_ms"], c["p999_ms"], per_op_us(c_lcpu, c),
-                             per_op_us(c_acpu, c), c["errors"]])
+                             per_op_us(c_acpu, c), 100 * c["machine_busy"],
+                             c["errors"]])
                 print("  certraft N=%d: %.0f ops/s" % (n, c["ops_per_s"]),
                       file=sys.stderr, flush=True)
                 if etcd is not None:
@@ -107,7 +115,7 @@ def main():
                     rows.append(["etcd", n, e["ops_per_s"], e["p50_ms"],
                                  e["p99_ms"], e["p999_ms"],
                                  per_op_us(e_lcpu, e), per_op_us(e_acpu, e),
-                                 e["errors"]])
+                                 100 * e["machine_busy"], e["errors"]])
                     print("  etcd     N=%d: %.0f ops/s" % (n, e["ops_per_s"]),
                           file=sys.stderr, flush=True)
                     ratios.append([n, c["ops_per_s"] / max(e["ops_per_s"], 1e-9),
@@ -120,7 +128,7 @@ def main():
     print()
     benchlib.print_table(["system", "clients", "ops/s", "p50 ms", "p99 ms",
                           "p999 ms", "leader CPU us/op", "cluster CPU us/op",
-                          "errors"], rows)
+                          "machine busy %", "errors"], rows)
     if ratios:
         print()
         print("certraft / etcd:")

@@ -155,6 +155,51 @@ TEST(test_base64)
     CHECK_INT(cr_base64_decode("Zm9v!", 5, &out, &n, &err), CR_EINVAL);
     CHECK_INT(cr_base64_decode("Zg==Zg==", 8, &out, &n, &err), CR_EINVAL);
     CHECK_INT(cr_base64_decode("Z===", 4, &out, &n, &err), CR_EINVAL);
+    /* Whitespace inside a quad, then whole quads again (the fast path). */
+    CHECK_INT(cr_base64_decode("Zm9\nvYmFyYmF6", 13, &out, &n, &err), CR_OK);
+    CHECK_INT(n, 9);
+    CHECK(memcmp(out, "foobarbaz", 9) == 0);
+    free(out);
+    /* Nothing but whitespace may follow the padding, whole quads neither. */
+    CHECK_INT(cr_base64_decode("Zg==Zm9v", 8, &out, &n, &err), CR_EINVAL);
+    CHECK_INT(cr_base64_decode("Zm9vYmFy=", 9, &out, &n, &err), CR_EINVAL);
+    CHECK_INT(cr_base64_decode("Zm9vYm\x80y", 8, &out, &n, &err), CR_EINVAL);
+}
+
+/* Every length from 0 to 300 bytes, encoded in one line and wrapped at 64
+ * columns (PEM style): both decode to the original bytes. */
+TEST(test_base64_round_trips)
+{
+    unsigned char plain[300];
+    struct cr_error err;
+    size_t len, i;
+
+    for (i = 0; i < sizeof plain; i++) {
+        plain[i] = (unsigned char)(i * 131 + 7);
+    }
+    for (len = 0; len <= sizeof plain; len++) {
+        char *e = cr_base64_encode(plain, len);
+        size_t elen = strlen(e), w = 0;
+        char *wrapped = malloc(elen + elen / 64 + 2);
+        unsigned char *out = NULL;
+        size_t n = 0;
+
+        for (i = 0; i < elen; i++) {
+            wrapped[w++] = e[i];
+            if (i % 64 == 63) {
+                wrapped[w++] = '\n';
+            }
+        }
+        wrapped[w] = '\0';
+        CHECK_INT(cr_base64_decode(e, elen, &out, &n, &err), CR_OK);
+        CHECK(n == len && memcmp(out, plain, len) == 0);
+        free(out);
+        CHECK_INT(cr_base64_decode(wrapped, w, &out, &n, &err), CR_OK);
+        CHECK(n == len && memcmp(out, plain, len) == 0);
+        free(out);
+        free(wrapped);
+        free(e);
+    }
 }
 
 static bool list_has(const struct cr_der_list *l, size_t i,
@@ -448,6 +493,7 @@ int main(void)
     RUN(test_info_bad_extensions);
     RUN(test_thumbprint_helpers);
     RUN(test_base64);
+    RUN(test_base64_round_trips);
     RUN(test_bundle_der_pem);
     RUN(test_bundle_pfx);
     RUN(test_bundle_legacy_pfx);
