@@ -35,6 +35,12 @@ static void closed_once(struct raft_io *io)
 
 static void close_once(struct raft_io *io, raft_io_close_cb cb)
 {
+    if (cb == NULL) {
+        /* raft_init() closes an io it could not finish setting up without
+         * a callback: nothing to deliver, once or twice. */
+        uv_close_method(io, NULL);
+        return;
+    }
     for (size_t i = 0; i < MAX_IOS; i++) {
         if (closing[i].io == NULL || closing[i].io == io) {
             closing[i].io = io;

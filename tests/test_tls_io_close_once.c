@@ -88,10 +88,23 @@ TEST(an_io_closed_again_after_a_restart_is_reported_again)
     CHECK_INT(closed_a, 2);
 }
 
+TEST(a_close_without_callback_passes_none_on)
+{
+    struct raft_io io = {0};
+
+    backend_closes = 0;
+    io.close = backend_close;
+    cr_io_close_once(&io);
+    io.close(&io, NULL); /* what raft_init() does when it fails */
+    CHECK_INT(backend_closes, 1);
+    CHECK(backend_cb[0] == NULL);
+}
+
 int main(void)
 {
     RUN(a_close_reported_twice_reaches_raft_once);
     RUN(each_io_gets_its_own_callback);
     RUN(an_io_closed_again_after_a_restart_is_reported_again);
+    RUN(a_close_without_callback_passes_none_on);
     return HARNESS_DONE();
 }
