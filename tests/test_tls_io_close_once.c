@@ -35,13 +35,19 @@ static void raft_closed_b(struct raft_io *io)
     closed_b++;
 }
 
+/* A fresh test: counters cleared, @io on the backend and wrapped. */
+static void setup(struct raft_io *io)
+{
+    backend_closes = closed_a = closed_b = 0;
+    io->close = backend_close;
+    cr_io_close_once(io);
+}
+
 TEST(a_close_reported_twice_reaches_raft_once)
 {
     struct raft_io io = {0};
 
-    backend_closes = closed_a = 0;
-    io.close = backend_close;
-    cr_io_close_once(&io);
+    setup(&io);
     io.close(&io, raft_closed_a);
     CHECK_INT(backend_closes, 1);
     CHECK_INT(closed_a, 0); /* not before the backend reports it */
@@ -55,10 +61,8 @@ TEST(each_io_gets_its_own_callback)
 {
     struct raft_io a = {0}, b = {0};
 
-    backend_closes = closed_a = closed_b = 0;
-    a.close = b.close = backend_close;
-    cr_io_close_once(&a);
-    cr_io_close_once(&b);
+    setup(&a);
+    setup(&b);
     cr_io_close_once(&b); /* wrapping twice changes nothing */
     a.close(&a, raft_closed_a);
     b.close(&b, raft_closed_b);
@@ -76,9 +80,7 @@ TEST(an_io_closed_again_after_a_restart_is_reported_again)
 {
     struct raft_io io = {0};
 
-    backend_closes = closed_a = 0;
-    io.close = backend_close;
-    cr_io_close_once(&io);
+    setup(&io);
     io.close(&io, raft_closed_a);
     backend_cb[0](&io);
     backend_closes = 0;
@@ -92,9 +94,7 @@ TEST(a_close_without_callback_passes_none_on)
 {
     struct raft_io io = {0};
 
-    backend_closes = 0;
-    io.close = backend_close;
-    cr_io_close_once(&io);
+    setup(&io);
     io.close(&io, NULL); /* what raft_init() does when it fails */
     CHECK_INT(backend_closes, 1);
     CHECK(backend_cb[0] == NULL);
