@@ -270,15 +270,16 @@ void cr_api_certs_put(struct cr_api_call *call)
         CR_OK) {
         goto fail;
     }
+    if (cr_cert_put_parse(&cmd, &err) != CR_OK) {
+        goto fail;
+    }
     cmd.u.cert_put.name = strdup(name);
-    call->ctx = malloc(CR_THUMBPRINT_LEN + 1);
+    call->ctx = strdup(cmd.u.cert_put.parsed[0].thumbprint);
     call->ctx_free = free;
     if (cmd.u.cert_put.name == NULL || call->ctx == NULL) {
         cr_error_set(&err, CR_ENOMEM, "out of memory");
         goto fail;
     }
-    cr_thumbprint(cmd.u.cert_put.certs.items[0].der,
-                  cmd.u.cert_put.certs.items[0].len, call->ctx);
     OPENSSL_cleanse(blob, blob_len); /* a PFX may have held a private key */
     free(blob);
     json_decref(body);

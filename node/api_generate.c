@@ -45,7 +45,8 @@ struct gen_job {
     size_t der_len;
     unsigned char *zip;
     size_t zip_len;
-    char thumbprint[CR_THUMBPRINT_LEN + 1];
+    struct cr_cert_info parsed; /* the log entry carries it: no node
+                                 * parses the certificate again */
     struct cr_error err;
 };
 
@@ -74,6 +75,7 @@ static void gen_job_free(void *arg)
     X509_free(j->ca_cert);
     EVP_PKEY_free(j->ca_key);
     free(j->der);
+    cr_cert_info_free(&j->parsed);
     wipe_free(j->zip, j->zip_len);
     free(j);
 }
@@ -185,8 +187,8 @@ static void gen_work(uv_work_t *work)
     if (make_zip(j->name, g.pfx, g.pfx_len, g.cert_pem, g.key_pem, &j->zip,
                  &j->zip_len) != 0) {
         cr_error_set(&j->err, CR_EINTERNAL, "cannot build the zip archive");
-    } else {
-        cr_thumbprint(g.der, g.der_len, j->thumbprint);
+    } else if (cr_cert_info_from_der(g.der, g.der_len, &j->parsed,
+                                     &j->err) == CR_OK) {
         j->der = g.der; /* proposed by gen_after_work */
         j->der_len = g.der_len;
         g.der = NULL;
@@ -208,7 +210,7 @@ static void gen_committed(struct cr_api_call *call,
     snprintf(headers, sizeof headers,
              "Content-Disposition: attachment; filename=\"%s\"\r\n"
              "X-Certraft-Thumbprint: %s\r\n",
-             fname, j->thumbprint);
+             fname, j->parsed.thumbprint);
     /* The reply copies the body; the job (and its zip) is wiped when the
      * call is freed right after. */
     cr_api_reply_raw(call, 201, "application/zip", headers, j->zip,
@@ -233,6 +235,7 @@ static void gen_after_work(uv_work_t *work, int status)
     cmd.u.cert_put.n_perms = j->n_perms;
     cmd.u.cert_put.certs.items = &(struct cr_der){j->der, j->der_len};
     cmd.u.cert_put.certs.n = 1;
+    cmd.u.cert_put.parsed = &j->parsed;
     cr_api_propose(call, &cmd, gen_committed);
 }
 

@@ -205,9 +205,10 @@ static void members_free(struct members *m)
     free(m->info);
 }
 
-static enum cr_status members_parse(const struct cr_der_list *certs,
+static enum cr_status members_parse(const struct cr_command *cmd,
                                     struct members *m, struct cr_error *err)
 {
+    const struct cr_der_list *certs = &cmd->u.cert_put.certs;
     size_t i, j;
 
     m->n = 0;
@@ -217,13 +218,10 @@ static enum cr_status members_parse(const struct cr_der_list *certs,
     }
     for (i = 0; i < certs->n; i++) {
         struct cr_cert_info *in = &m->info[m->n];
-        struct cr_error perr;
         bool dup = false;
-        if (cr_cert_info_from_der(certs->items[i].der, certs->items[i].len,
-                                  in, &perr) != CR_OK) {
-            return cr_error_set(err, perr.status,
-                                "certificate %zu of the upload: %s", i + 1,
-                                perr.msg);
+        enum cr_status rv = cr_cert_put_member(cmd, i, in, err);
+        if (rv != CR_OK) {
+            return rv;
         }
         for (j = 0; j < m->n && !dup; j++) {
             dup = strcmp(m->info[j].thumbprint, in->thumbprint) == 0;
@@ -355,7 +353,7 @@ static enum cr_status apply_cert_put(struct apply_ctx *c)
         (rv = cr_perms_normalize(cmd->u.cert_put.perms,
                                  cmd->u.cert_put.n_perms, &perms, &n_perms,
                                  &c->err)) ||
-        (rv = members_parse(&cmd->u.cert_put.certs, &m, &c->err))) {
+        (rv = members_parse(cmd, &m, &c->err))) {
         goto out;
     }
     old = cr_registry_find(reg, m.info[0].thumbprint);

@@ -44,6 +44,14 @@ bool cr_apply_caller_owns(const struct apply_ctx *c,
                           const struct cr_cert_entry *primary);
 
 /* apply_trust.c */
+/* Certificate @i of a CR_CMD_CERT_PUT as a registry entry keeps it:
+ * thumbprint, sha1, pin, subject, issuer, validity and the DER are set
+ * (the other fields of @out only when the entry carries no parsed
+ * fields and the DER is parsed here). cert_put_parse.c. */
+enum cr_status cr_cert_put_member(const struct cr_command *cmd, size_t i,
+                                  struct cr_cert_info *out,
+                                  struct cr_error *err);
+
 enum cr_status cr_apply_cert_purge(struct apply_ctx *c);
 enum cr_status cr_apply_cert_implicit(struct apply_ctx *c);
 

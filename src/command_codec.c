@@ -18,6 +18,8 @@
 #define MAX_CERTS 64u
 #define MAX_PERMS 4096u
 #define MAX_NAME 1024u
+#define MAX_DN (4 * MAX_DER) /* a DN from a certificate, RFC 2253 escaped */
+#define PARSED_FIELDS 6      /* sha1, pin, subject, issuer, not before/after */
 #define MAX_ADDRESS 512u
 #define MAX_DOC_ID 1024u
 #define MAX_JSON (64u * 1024 * 1024)
@@ -99,12 +101,30 @@ static void pack_der_list(msgpack_packer *pk, const struct cr_der_list *l)
     }
 }
 
+/* What cr_cert_put_parse() found in each certificate of an upload. */
+static void pack_parsed(msgpack_packer *pk, const struct cr_cert_info *info,
+                        size_t n)
+{
+    size_t i;
+
+    msgpack_pack_array(pk, n);
+    for (i = 0; i < n; i++) {
+        msgpack_pack_array(pk, PARSED_FIELDS);
+        cr_mp_pack_str(pk, info[i].sha1);
+        cr_mp_pack_str(pk, info[i].pin);
+        cr_mp_pack_str(pk, info[i].subject);
+        cr_mp_pack_str(pk, info[i].issuer);
+        msgpack_pack_int64(pk, info[i].not_before);
+        msgpack_pack_int64(pk, info[i].not_after);
+    }
+}
+
 /* Number of type-specific keys, so the map header is exact. */
 static size_t body_fields(const struct cr_command *c)
 {
     switch (c->type) {
     case CR_CMD_BOOTSTRAP: return 3;
-    case CR_CMD_CERT_PUT: return 4;
+    case CR_CMD_CERT_PUT: return 4 + (c->u.cert_put.parsed != NULL);
     case CR_CMD_CERT_DELETE: return 1;
     case CR_CMD_CERT_EDIT:
         return 2 + (c->u.cert_edit.name != NULL) +
@@ -160,6 +180,10 @@ static void pack_body(msgpack_packer *pk, const struct cr_command *c)
         pack_perms(pk, c->u.cert_put.perms, c->u.cert_put.n_perms);
         pack_key(pk, "certs");
         pack_der_list(pk, &c->u.cert_put.certs);
+        if (c->u.cert_put.parsed != NULL) {
+            pack_key(pk, "pf");
+            pack_parsed(pk, c->u.cert_put.parsed, c->u.cert_put.certs.n);
+        }
         break;
     case CR_CMD_CERT_DELETE:
         pack_key(pk, "th");
@@ -342,12 +366,12 @@ enum cr_status cr_command_encode(const struct cr_command *cmd,
 enum field {
     F_T, F_C, F_CD, F_TS, F_CC, F_AC, F_AN, F_N, F_CL, F_P, F_CERTS, F_TH,
     F_D, F_DB, F_ID, F_J, F_RA, F_AU, F_JT, F_M, F_NC, F_CH, F_SK, F_SN,
-    F_VO, F_CCH, F_U, F_DD, F_S, F_PX, F_RS, F_G, F_IX, F_COUNT
+    F_VO, F_CCH, F_U, F_DD, F_S, F_PX, F_RS, F_G, F_IX, F_PF, F_COUNT
 };
 static const char *const field_keys[F_COUNT] = {
     "t", "c", "cd", "ts", "cc", "ac", "an", "n", "cl", "p", "certs", "th",
     "d", "db", "id", "j", "ra", "au", "jt", "m", "nc", "ch", "sk", "sn",
-    "vo", "cch", "u", "dd", "s", "px", "rs", "g", "ix",
+    "vo", "cch", "u", "dd", "s", "px", "rs", "g", "ix", "pf",
 };
 
 struct fields {
@@ -513,6 +537,71 @@ static enum cr_status get_der_list(const msgpack_object *o, const char *field,
     return CR_OK;
 }
 
+static bool all_of(const char *s, const char *set)
+{
+    return s[strspn(s, set)] == '\0';
+}
+
+/* One certificate's [sha1, pin, subject, issuer, not_before, not_after]. */
+static enum cr_status get_parsed_one(const msgpack_object *o,
+                                     struct cr_cert_info *out,
+                                     struct cr_error *err)
+{
+    const msgpack_object *v = o->via.array.ptr;
+    enum cr_status rv;
+
+    if (o->type != MSGPACK_OBJECT_ARRAY ||
+        o->via.array.size != PARSED_FIELDS) {
+        return cr_error_set(err, CR_EINVAL,
+                            "field 'pf' entries must be [sha1, pin, subject, "
+                            "issuer, not before, not after]");
+    }
+    if ((rv = cr_mp_get_strbuf(&v[0], "pf.sha1", out->sha1, sizeof out->sha1,
+                               err)) ||
+        (rv = cr_mp_get_strbuf(&v[1], "pf.pin", out->pin, sizeof out->pin,
+                               err)) ||
+        (rv = cr_mp_get_str(&v[2], "pf.subject", MAX_DN, &out->subject,
+                            err)) ||
+        (rv = cr_mp_get_str(&v[3], "pf.issuer", MAX_DN, &out->issuer, err)) ||
+        (rv = cr_mp_get_i64(&v[4], "pf.not_before", &out->not_before, err)) ||
+        (rv = cr_mp_get_i64(&v[5], "pf.not_after", &out->not_after, err))) {
+        return rv;
+    }
+    if (strlen(out->sha1) != CR_SHA1_LEN ||
+        !all_of(out->sha1, "0123456789ABCDEF") ||
+        strlen(out->pin) != CR_PIN_LEN ||
+        !all_of(out->pin, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                          "0123456789+/=")) {
+        return cr_error_set(err, CR_EINVAL,
+                            "field 'pf' has a malformed SHA-1 or pin");
+    }
+    return CR_OK;
+}
+
+/* One entry per certificate of the upload, in its order. */
+static enum cr_status get_parsed(const msgpack_object *o, size_t n,
+                                 struct cr_cert_info **out,
+                                 struct cr_error *err)
+{
+    enum cr_status rv = CR_OK;
+    size_t i;
+
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != n) {
+        return cr_error_set(err, CR_EINVAL,
+                            "field 'pf' must have one entry per certificate "
+                            "(%zu)",
+                            n);
+    }
+    /* Owned by the command from here, so a failure frees what was read. */
+    if ((*out = calloc(n, sizeof **out)) == NULL) {
+        return cr_error_set(err, CR_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < n && rv == CR_OK; i++) {
+        rv = get_parsed_one(&o->via.array.ptr[i], &(*out)[i], err);
+    }
+    return rv;
+}
+
 static enum cr_status decode_cert_put(const struct fields *f,
                                       struct cr_command *c,
                                       struct cr_error *err)
@@ -534,8 +623,15 @@ static enum cr_status decode_cert_put(const struct fields *f,
                         &c->u.cert_put.n_perms, err)) != CR_OK) {
         return rv;
     }
-    return get_der_list(f->v[F_CERTS], "certs", 1, MAX_CERTS,
-                        &c->u.cert_put.certs, err);
+    if ((rv = get_der_list(f->v[F_CERTS], "certs", 1, MAX_CERTS,
+                           &c->u.cert_put.certs, err)) != CR_OK) {
+        return rv;
+    }
+    if (f->v[F_PF] != NULL) {
+        return get_parsed(f->v[F_PF], c->u.cert_put.certs.n,
+                          &c->u.cert_put.parsed, err);
+    }
+    return CR_OK;
 }
 
 static enum cr_status decode_client_ca(const struct fields *f,
@@ -974,6 +1070,7 @@ void cr_command_free(struct cr_command *c)
     case CR_CMD_CERT_PUT:
         free(c->u.cert_put.name);
         perms_free(c->u.cert_put.perms, c->u.cert_put.n_perms);
+        cr_cert_put_parsed_free(c);
         cr_der_list_free(&c->u.cert_put.certs);
         break;
     case CR_CMD_CERT_EDIT:

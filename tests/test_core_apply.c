@@ -890,6 +890,86 @@ TEST(test_determinism)
     fx_free(&f);
 }
 
+/* Applies @cmd encoded and decoded, as a log entry would be. */
+static enum cr_status apply_encoded(struct cr_state *st,
+                                    const struct cr_command *cmd)
+{
+    struct cr_buf buf = {NULL, 0, 0};
+    struct cr_apply_result res;
+    struct cr_error err;
+
+    CHECK_INT(cr_command_encode(cmd, &buf, &err), CR_OK);
+    cr_state_apply(st, cr_state_applied_index(st) + 1, buf.data, buf.len,
+                   &res);
+    cr_buf_free(&buf);
+    return res.status;
+}
+
+/* An upload parsed by the leader (the entry carries the fields) and the
+ * same upload in an entry written before leaders parsed give the same
+ * registry; the carried fields are what the entry keeps, the thumbprint
+ * is always the DER's hash. */
+TEST(test_cert_put_parsed_by_leader)
+{
+    struct fixture f;
+    struct cr_state *old_style = cr_state_new();
+    struct tcert x, y;
+    struct cr_der members[2];
+    struct cr_command cmd;
+    struct cr_error err;
+
+    fx_init(&f);
+    x = tcert_client(&f.cl, "x", 10);
+    y = tcert_client(&f.cl, "y", 10);
+    {
+        struct cr_buf s = tsnap(f.st);
+        CHECK_INT(cr_state_restore(old_style, s.data, s.len, &err), CR_OK);
+        cr_buf_free(&s);
+    }
+    members[0] = (struct cr_der){x.der, x.len};
+    members[1] = (struct cr_der){y.der, y.len};
+    tcmd_init(&cmd, CR_CMD_CERT_PUT, &f.admin);
+    cmd.u.cert_put.name = (char *)"xy";
+    cmd.u.cert_put.clearance = CR_CLEARANCE_OPERATOR;
+    cmd.u.cert_put.certs.items = members;
+    cmd.u.cert_put.certs.n = 2;
+    CHECK_INT(apply_encoded(old_style, &cmd), CR_OK);
+    CHECK_INT(cr_cert_put_parse(&cmd, &err), CR_OK);
+    CHECK_STR(cmd.u.cert_put.parsed[0].thumbprint, x.thumb);
+    CHECK_STR(cmd.u.cert_put.parsed[1].thumbprint, y.thumb);
+    CHECK(cmd.u.cert_put.parsed[1].der == NULL); /* carried once, in certs */
+    CHECK_INT(cr_cert_put_parse(&cmd, &err), CR_EINVAL); /* parsed already */
+    CHECK_INT(apply_encoded(f.st, &cmd), CR_OK);
+    CHECK(cr_state_equal(f.st, old_style));
+
+    /* What the entry carries is what the registry keeps. */
+    free(cmd.u.cert_put.parsed[0].subject);
+    cmd.u.cert_put.parsed[0].subject = strdup("CN=as the leader read it");
+    cmd.u.cert_put.name = (char *)"xy2";
+    CHECK_INT(apply_encoded(f.st, &cmd), CR_OK);
+    CHECK_STR(cr_state_cert_find(f.st, x.thumb)->subject,
+              "CN=as the leader read it");
+    CHECK_STR(cr_state_cert_find(f.st, x.thumb)->name, "xy2");
+    cr_cert_put_parsed_free(&cmd);
+    CHECK(cmd.u.cert_put.parsed == NULL);
+
+    /* A certificate that does not parse fails the upload up front, in
+     * the words apply() uses for an unparsed entry. */
+    members[1] = (struct cr_der){(unsigned char *)"\x30\x03\x02\x01\x01", 5};
+    CHECK_INT(cr_cert_put_parse(&cmd, &err), CR_EINVAL);
+    CHECK(strstr(err.msg, "certificate 2 of the upload: not a DER X.509") !=
+          NULL);
+    cr_cert_put_parsed_free(&cmd);
+    CHECK(cmd.u.cert_put.parsed == NULL);
+    expect_refused(f.st, &cmd, CR_EINVAL,
+                   "certificate 2 of the upload: not a DER X.509");
+
+    tcert_free(&x);
+    tcert_free(&y);
+    cr_state_free(old_style);
+    fx_free(&f);
+}
+
 /* Every later command, refused, changes nothing but the index and the
  * audit trail. */
 TEST(test_new_commands_refused_atomically)
@@ -984,6 +1064,7 @@ int main(void)
     RUN(test_nodes);
     RUN(test_audit_and_malformed);
     RUN(test_determinism);
+    RUN(test_cert_put_parsed_by_leader);
     RUN(test_new_commands_refused_atomically);
     return HARNESS_DONE();
 }

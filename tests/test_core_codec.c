@@ -24,6 +24,14 @@ static struct cr_permission perms[] = {{(char *)"orders", CR_ACCESS_READ},
                                        {(char *)"users", CR_ACCESS_ADMIN}};
 static struct cr_der certs[] = {{der1, sizeof der1}, {der2, sizeof der2}};
 static unsigned char sealed[] = {0xde, 0xad, 0xbe, 0xef, 0x00, 0x01};
+#define SHA1_A "00112233445566778899AABBCCDDEEFF00112233"
+#define PIN_A "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="
+static struct cr_cert_info parsed[] = {
+    {.sha1 = SHA1_A, .pin = PIN_A, .subject = (char *)"CN=alice,O=Acme",
+     .issuer = (char *)"CN=Acme CA", .not_before = -5, .not_after = 1 << 30},
+    {.sha1 = SHA1_A, .pin = PIN_A, .subject = (char *)"",
+     .issuer = (char *)"CN=x\\,y", .not_before = 7, .not_after = 6},
+};
 static uint64_t voters[] = {1, 2, 5};
 static char *etl_urls[] = {(char *)"https://b1:8443", (char *)"https://b2:8443",
                            (char *)"employees/"};
@@ -51,6 +59,7 @@ static void example(enum cr_command_type t, struct cr_command *c)
         c->u.cert_put.n_perms = 2;
         c->u.cert_put.certs.items = certs;
         c->u.cert_put.certs.n = 2;
+        c->u.cert_put.parsed = parsed;
         break;
     case CR_CMD_CERT_DELETE:
         memcpy(c->u.cert_delete.thumbprint, T2, 65);
@@ -196,6 +205,26 @@ static bool ders_eq(const struct cr_der_list *a, const struct cr_der_list *b)
     return true;
 }
 
+static bool parsed_eq(const struct cr_cert_info *a,
+                      const struct cr_cert_info *b, size_t n)
+{
+    size_t i;
+
+    if (a == NULL || b == NULL) {
+        return a == b;
+    }
+    for (i = 0; i < n; i++) {
+        if (strcmp(a[i].sha1, b[i].sha1) || strcmp(a[i].pin, b[i].pin) ||
+            !str_eq(a[i].subject, b[i].subject) ||
+            !str_eq(a[i].issuer, b[i].issuer) ||
+            a[i].not_before != b[i].not_before ||
+            a[i].not_after != b[i].not_after) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool command_eq(const struct cr_command *a, const struct cr_command *b)
 {
     size_t i;
@@ -222,6 +251,8 @@ static bool command_eq(const struct cr_command *a, const struct cr_command *b)
             }
         }
         return str_eq(a->u.cert_put.name, b->u.cert_put.name) &&
+               parsed_eq(a->u.cert_put.parsed, b->u.cert_put.parsed,
+                         a->u.cert_put.certs.n) &&
                a->u.cert_put.clearance == b->u.cert_put.clearance &&
                perms_eq(a->u.cert_put.perms, a->u.cert_put.n_perms,
                         b->u.cert_put.perms, b->u.cert_put.n_perms);
@@ -579,6 +610,89 @@ TEST(test_new_commands_rejections)
               "ClusterCertCleanup");
 }
 
+/* A CERT_PUT of one certificate whose 'pf' holds @n entries of @fields
+ * values: [sha1, pin, "CN=a", "CN=b", 1, 2] and, past six, extra nils. */
+static enum cr_status put_with_parsed(unsigned n, unsigned fields,
+                                      const char *sha1, const char *pin,
+                                      struct cr_error *err)
+{
+    struct raw r;
+
+    raw_init(&r, 7);
+    raw_uint(&r, "t", CR_CMD_CERT_PUT);
+    raw_str(&r, "c", T1);
+    raw_uint(&r, "ts", 1);
+    raw_str(&r, "n", "a");
+    raw_uint(&r, "cl", CR_CLEARANCE_VALID_USER);
+    raw_key(&r, "certs");
+    msgpack_pack_array(&r.pk, 1);
+    msgpack_pack_bin(&r.pk, sizeof der1);
+    msgpack_pack_bin_body(&r.pk, der1, sizeof der1);
+    raw_key(&r, "pf");
+    msgpack_pack_array(&r.pk, n);
+    for (unsigned i = 0; i < n; i++) {
+        const char *strs[] = {sha1, pin, "CN=a", "CN=b"};
+        msgpack_pack_array(&r.pk, fields);
+        for (unsigned k = 0; k < fields; k++) {
+            if (k < 4) {
+                msgpack_pack_str(&r.pk, strlen(strs[k]));
+                msgpack_pack_str_body(&r.pk, strs[k], strlen(strs[k]));
+            } else if (k < 6) {
+                msgpack_pack_int64(&r.pk, k - 3);
+            } else {
+                msgpack_pack_nil(&r.pk);
+            }
+        }
+    }
+    return raw_decode(&r, err);
+}
+
+/* The fields the leader parsed travel with the upload; a node must not
+ * take a malformed set (one per certificate, each exactly six fields, a
+ * SHA-1 of 40 upper-case hex digits, a base64 pin of 44 characters). */
+TEST(test_parsed_fields_checked)
+{
+    struct cr_error err;
+
+    CHECK_INT(put_with_parsed(1, 6, SHA1_A, PIN_A, &err), CR_OK);
+    CHECK_INT(put_with_parsed(2, 6, SHA1_A, PIN_A, &err), CR_EINVAL);
+    CHECK(strstr(err.msg, "'pf' must have one entry per certificate") != NULL);
+    CHECK_INT(put_with_parsed(0, 6, SHA1_A, PIN_A, &err), CR_EINVAL);
+    CHECK_INT(put_with_parsed(1, 5, SHA1_A, PIN_A, &err), CR_EINVAL);
+    CHECK(strstr(err.msg, "'pf' entries must be") != NULL);
+    CHECK_INT(put_with_parsed(1, 7, SHA1_A, PIN_A, &err), CR_EINVAL);
+    CHECK_INT(put_with_parsed(1, 6, "00112233", PIN_A, &err), CR_EINVAL);
+    CHECK(strstr(err.msg, "malformed SHA-1 or pin") != NULL);
+    CHECK_INT(put_with_parsed(1, 6, "g0112233445566778899AABBCCDDEEFF00112233",
+                              PIN_A, &err),
+              CR_EINVAL);
+    CHECK_INT(put_with_parsed(1, 6, SHA1_A, "short=", &err), CR_EINVAL);
+    CHECK_INT(put_with_parsed(1, 6, SHA1_A,
+                              "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA!",
+                              &err),
+              CR_EINVAL);
+    CHECK_INT(put_with_parsed(1, 6, SHA1_A, PIN_A "AAAA", &err), CR_EINVAL);
+    CHECK(strstr(err.msg, "pf.pin") != NULL);
+}
+
+/* Entries written before uploads were parsed by the leader carry no
+ * 'pf': they decode with no parsed fields (apply() parses the DER). */
+TEST(test_cert_put_without_parsed_fields)
+{
+    struct cr_command in, out;
+    struct cr_buf buf = {NULL, 0, 0};
+    struct cr_error err;
+
+    example(CR_CMD_CERT_PUT, &in);
+    in.u.cert_put.parsed = NULL;
+    CHECK_INT(cr_command_encode(&in, &buf, &err), CR_OK);
+    CHECK_INT(cr_command_decode(buf.data, buf.len, &out, &err), CR_OK);
+    CHECK(out.u.cert_put.parsed == NULL);
+    CHECK(command_eq(&in, &out));
+    cr_command_free(&out);
+    cr_buf_free(&buf);
+}
+
 TEST(test_truncated_trailing_absurd)
 {
     struct cr_command in, out;
@@ -673,6 +787,8 @@ int main(void)
     RUN(test_lower_case_thumbprint_normalised);
     RUN(test_rejections_name_the_field);
     RUN(test_new_commands_rejections);
+    RUN(test_parsed_fields_checked);
+    RUN(test_cert_put_without_parsed_fields);
     RUN(test_truncated_trailing_absurd);
     RUN(test_fuzz);
     return HARNESS_DONE();
