@@ -261,16 +261,14 @@ void cr_api_certs_put(struct cr_api_call *call)
                      "bytes with base64");
         goto fail;
     }
-    if (cr_x509_decode_bundle(blob, blob_len, password, &cmd.u.cert_put.certs,
-                              &err) != CR_OK) {
+    /* Parsed here, once: the entry carries what every node keeps. */
+    if (cr_x509_decode_upload(blob, blob_len, password, &cmd.u.cert_put.certs,
+                              &cmd.u.cert_put.parsed, &err) != CR_OK) {
         goto fail;
     }
     /* Fail fast on rights; apply() checks again at the entry's index. */
     if (cr_authz_manage_cert(&call->id, cmd.u.cert_put.clearance, &err) !=
         CR_OK) {
-        goto fail;
-    }
-    if (cr_cert_put_parse(&cmd, &err) != CR_OK) {
         goto fail;
     }
     cmd.u.cert_put.name = strdup(name);

@@ -7,6 +7,7 @@
  * is the primary.
  */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -249,7 +250,10 @@ static bool is_issuer_of(X509 *ca, X509 *other)
                          X509_get_issuer_name(other)) == 0;
 }
 
+/* The bundle's certificates into @out and, when @parsed is not NULL,
+ * what each one holds into @parsed[] (room for every member). */
 static enum cr_status bundle_to_list(struct bundle *b, struct cr_der_list *out,
+                                     struct cr_cert_info *parsed,
                                      struct cr_error *err)
 {
     int n = sk_X509_num(b->certs), i, j;
@@ -284,6 +288,16 @@ static enum cr_status bundle_to_list(struct bundle *b, struct cr_der_list *out,
             return cr_error_set(err, CR_ENOMEM, "out of memory");
         }
         OPENSSL_free(der);
+        if (parsed != NULL) {
+            const struct cr_der *d = &out->items[out->n - 1];
+            struct cr_error why;
+            if (cr_cert_info_from_x509(x, d->der, d->len,
+                                       &parsed[out->n - 1], &why) != CR_OK) {
+                return cr_error_set(err, why.status,
+                                    "certificate %zu of the upload: %s",
+                                    out->n, why.msg);
+            }
+        }
     }
     ERR_clear_error();
     if (out->n == 0) {
@@ -294,16 +308,40 @@ static enum cr_status bundle_to_list(struct bundle *b, struct cr_der_list *out,
     return CR_OK;
 }
 
+static void parsed_free(struct cr_cert_info **parsed, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        cr_cert_info_free(&(*parsed)[i]);
+    }
+    free(*parsed);
+    *parsed = NULL;
+}
+
 enum cr_status cr_x509_decode_bundle(const unsigned char *data, size_t len,
                                      const char *password,
                                      struct cr_der_list *out,
                                      struct cr_error *err)
 {
+    return cr_x509_decode_upload(data, len, password, out, NULL, err);
+}
+
+enum cr_status cr_x509_decode_upload(const unsigned char *data, size_t len,
+                                     const char *password,
+                                     struct cr_der_list *out,
+                                     struct cr_cert_info **parsed,
+                                     struct cr_error *err)
+{
     struct bundle b;
     enum cr_status rv;
+    int members;
 
     out->items = NULL;
     out->n = 0;
+    if (parsed != NULL) {
+        *parsed = NULL;
+    }
     if (data == NULL || len == 0) {
         return cr_error_set(err, CR_EINVAL, "no certificate found: the "
                                             "upload is empty");
@@ -331,10 +369,19 @@ enum cr_status cr_x509_decode_bundle(const unsigned char *data, size_t len,
             rv = decode_pkcs12(data, len, password, &b, err);
         }
     }
+    members = sk_X509_num(b.certs);
+    if (rv == CR_OK && parsed != NULL &&
+        (*parsed = calloc(members > 0 ? (size_t)members : 1,
+                          sizeof **parsed)) == NULL) {
+        rv = cr_error_set(err, CR_ENOMEM, "out of memory");
+    }
     if (rv == CR_OK) {
-        rv = bundle_to_list(&b, out, err);
+        rv = bundle_to_list(&b, out, parsed != NULL ? *parsed : NULL, err);
     }
     if (rv != CR_OK) {
+        if (parsed != NULL && *parsed != NULL) {
+            parsed_free(parsed, (size_t)members);
+        }
         cr_der_list_free(out);
     }
     sk_X509_pop_free(b.certs, X509_free);

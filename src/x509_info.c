@@ -298,6 +298,46 @@ static enum cr_status read_extensions(X509 *x, struct cr_cert_info *out,
     return CR_OK;
 }
 
+enum cr_status cr_cert_info_from_x509(X509 *x, const unsigned char *der,
+                                      size_t len, struct cr_cert_info *out,
+                                      struct cr_error *err)
+{
+    enum cr_status rv;
+
+    memset(out, 0, sizeof *out);
+    cr_thumbprint(der, len, out->thumbprint);
+    digest_hex(cr_md_sha1(), der, len, out->sha1);
+    rv = pin_compute(x, out->pin, err);
+    if (rv != CR_OK) {
+        goto fail;
+    }
+    if (!asn1_time_unix(X509_get0_notBefore(x), &out->not_before) ||
+        !asn1_time_unix(X509_get0_notAfter(x), &out->not_after)) {
+        rv = cr_error_set(err, CR_EINVAL,
+                          "the certificate's validity dates are malformed");
+        goto fail;
+    }
+    out->subject = name_rfc2253(X509_get_subject_name(x));
+    out->issuer = name_rfc2253(X509_get_issuer_name(x));
+    out->common_name = name_common_name(X509_get_subject_name(x));
+    rv = read_extensions(x, out, err);
+    if (rv != CR_OK) {
+        goto fail;
+    }
+    if (out->subject == NULL || out->issuer == NULL ||
+        out->common_name == NULL || out->authority_key_id == NULL ||
+        out->subject_key_id == NULL) {
+        rv = cr_error_set(err, CR_ENOMEM, "out of memory parsing a certificate");
+        goto fail;
+    }
+    ERR_clear_error();
+    return CR_OK;
+fail:
+    ERR_clear_error();
+    cr_cert_info_free(out);
+    return rv;
+}
+
 enum cr_status cr_cert_info_from_der(const unsigned char *der, size_t len,
                                      struct cr_cert_info *out,
                                      struct cr_error *err)
@@ -317,42 +357,19 @@ enum cr_status cr_cert_info_from_der(const unsigned char *der, size_t len,
         return cr_error_set(err, CR_EINVAL,
                             "not a DER X.509 certificate (%zu bytes)", len);
     }
-    cr_thumbprint(der, len, out->thumbprint);
-    digest_hex(cr_md_sha1(), der, len, out->sha1);
-    rv = pin_compute(x, out->pin, err);
+    rv = cr_cert_info_from_x509(x, der, len, out, err);
+    X509_free(x);
     if (rv != CR_OK) {
-        goto fail;
+        return rv;
     }
-    if (!asn1_time_unix(X509_get0_notBefore(x), &out->not_before) ||
-        !asn1_time_unix(X509_get0_notAfter(x), &out->not_after)) {
-        rv = cr_error_set(err, CR_EINVAL,
-                          "the certificate's validity dates are malformed");
-        goto fail;
-    }
-    out->subject = name_rfc2253(X509_get_subject_name(x));
-    out->issuer = name_rfc2253(X509_get_issuer_name(x));
-    out->common_name = name_common_name(X509_get_subject_name(x));
-    out->der = malloc(len);
-    rv = read_extensions(x, out, err);
-    if (rv != CR_OK) {
-        goto fail;
-    }
-    if (out->subject == NULL || out->issuer == NULL ||
-        out->common_name == NULL || out->der == NULL ||
-        out->authority_key_id == NULL || out->subject_key_id == NULL) {
-        rv = cr_error_set(err, CR_ENOMEM, "out of memory parsing a certificate");
-        goto fail;
+    if ((out->der = malloc(len)) == NULL) {
+        cr_cert_info_free(out);
+        return cr_error_set(err, CR_ENOMEM,
+                            "out of memory parsing a certificate");
     }
     memcpy(out->der, der, len);
     out->der_len = len;
-    X509_free(x);
-    ERR_clear_error();
     return CR_OK;
-fail:
-    X509_free(x);
-    ERR_clear_error();
-    cr_cert_info_free(out);
-    return rv;
 }
 
 void cr_cert_info_free(struct cr_cert_info *info)

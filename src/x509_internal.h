@@ -28,6 +28,12 @@ bool cr_pkcs12_parse_legacy(PKCS12 *p12, const char *pass,
                             unsigned char **key_der, size_t *key_len,
                             struct cr_der_list *certs, bool *has_cert);
 
+/* cr_cert_info_from_der() for a certificate parsed already: @der is its
+ * encoding (hashed for the thumbprints); out->der is left NULL. */
+enum cr_status cr_cert_info_from_x509(X509 *x, const unsigned char *der,
+                                      size_t len, struct cr_cert_info *out,
+                                      struct cr_error *err);
+
 /* d2i_X509() without decoding the public key (x509_keyless.c): for
  * everything but signature checks. */
 X509 *cr_x509_d2i_keyless(const unsigned char **in, long len);

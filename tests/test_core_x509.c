@@ -114,6 +114,96 @@ TEST(test_info_bad_extensions)
     tcert_free(&c);
 }
 
+static bool info_same(const struct cr_cert_info *a,
+                      const struct cr_cert_info *b)
+{
+    return strcmp(a->thumbprint, b->thumbprint) == 0 &&
+           strcmp(a->sha1, b->sha1) == 0 && strcmp(a->pin, b->pin) == 0 &&
+           strcmp(a->subject, b->subject) == 0 &&
+           strcmp(a->issuer, b->issuer) == 0 &&
+           strcmp(a->common_name, b->common_name) == 0 &&
+           a->not_before == b->not_before && a->not_after == b->not_after &&
+           a->is_ca == b->is_ca && a->key_cert_sign == b->key_cert_sign &&
+           strcmp(a->authority_key_id, b->authority_key_id) == 0 &&
+           strcmp(a->subject_key_id, b->subject_key_id) == 0;
+}
+
+static void parsed_free(struct cr_cert_info *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cr_cert_info_free(&p[i]);
+    }
+    free(p);
+}
+
+/* An upload decoded and parsed in one pass gives, per certificate kept,
+ * what parsing its DER alone gives (without a copy of the DER); one
+ * certificate that does not parse fails the upload, naming it. */
+TEST(test_decode_upload_parsed)
+{
+    struct tcert ca = tcert_cluster("upload CA");
+    struct tcert a = tcert_client(&ca, "a", 10), b = tcert_client(&ca, "b", 10);
+    struct tcert_opts o = {.cn = "twice"};
+    struct tcert bad = tcert_make(&o);
+    struct cr_cert_info *parsed, alone;
+    struct cr_der_list l;
+    struct cr_error err;
+    char *pa = cr_x509_to_pem(a.x), *pb = cr_x509_to_pem(b.x);
+    char *pca = cr_x509_to_pem(ca.x), *pbad;
+    X509_EXTENSION *ext;
+    char buf[16384];
+
+    CHECK_INT(cr_x509_decode_upload(a.der, a.len, NULL, &l, &parsed, &err),
+              CR_OK);
+    CHECK_INT(l.n, 1);
+    CHECK_INT(cr_cert_info_from_der(a.der, a.len, &alone, &err), CR_OK);
+    CHECK(info_same(&parsed[0], &alone));
+    CHECK(parsed[0].der == NULL);
+    cr_cert_info_free(&alone);
+    parsed_free(parsed, l.n);
+    cr_der_list_free(&l);
+
+    /* A chain: the CA skipped, the duplicate dropped, parsed in order. */
+    snprintf(buf, sizeof buf, "%s%s%s%s", pa, pca, pb, pa);
+    CHECK_INT(cr_x509_decode_upload((unsigned char *)buf, strlen(buf), NULL,
+                                    &l, &parsed, &err),
+              CR_OK);
+    CHECK_INT(l.n, 2);
+    CHECK_STR(parsed[0].thumbprint, a.thumb);
+    CHECK_STR(parsed[1].thumbprint, b.thumb);
+    CHECK_STR(parsed[1].common_name, "b");
+    parsed_free(parsed, l.n);
+    cr_der_list_free(&l);
+
+    ext = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "CA:TRUE");
+    CHECK(ext != NULL && X509_add_ext(bad.x, ext, -1) == 1);
+    X509_EXTENSION_free(ext);
+    CHECK(X509_sign(bad.x, bad.key, EVP_sha256()) > 0);
+    pbad = cr_x509_to_pem(bad.x);
+    snprintf(buf, sizeof buf, "%s%s", pa, pbad);
+    CHECK_INT(cr_x509_decode_upload((unsigned char *)buf, strlen(buf), NULL,
+                                    &l, &parsed, &err),
+              CR_EINVAL);
+    CHECK(strstr(err.msg, "certificate 2 of the upload: the certificate has "
+                          "a malformed or repeated extension") != NULL);
+    CHECK(parsed == NULL && l.n == 0 && l.items == NULL);
+    /* Without parsing, the same bundle decodes. */
+    CHECK_INT(cr_x509_decode_bundle((unsigned char *)buf, strlen(buf), NULL,
+                                    &l, &err),
+              CR_OK);
+    CHECK_INT(l.n, 2);
+    cr_der_list_free(&l);
+
+    free(pa);
+    free(pb);
+    free(pca);
+    free(pbad);
+    tcert_free(&a);
+    tcert_free(&b);
+    tcert_free(&bad);
+    tcert_free(&ca);
+}
+
 TEST(test_thumbprint_helpers)
 {
     char t[65] = "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
@@ -495,6 +585,7 @@ int main(void)
     RUN(test_base64);
     RUN(test_base64_round_trips);
     RUN(test_bundle_der_pem);
+    RUN(test_decode_upload_parsed);
     RUN(test_bundle_pfx);
     RUN(test_bundle_legacy_pfx);
     RUN(test_issue);

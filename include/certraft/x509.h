@@ -87,6 +87,16 @@ enum cr_status cr_x509_decode_bundle(const unsigned char *data, size_t len,
                                      const char *password,
                                      struct cr_der_list *out,
                                      struct cr_error *err);
+/* The same, also filling *@parsed with what each certificate of @out
+ * holds (out->n of them; cr_cert_info_from_der's fields but der, which
+ * stays NULL), from the certificates just decoded rather than a second
+ * parse. A certificate it cannot read fails the whole upload
+ * ("certificate 2 of the upload: ..."); on failure *@parsed is NULL. */
+enum cr_status cr_x509_decode_upload(const unsigned char *data, size_t len,
+                                     const char *password,
+                                     struct cr_der_list *out,
+                                     struct cr_cert_info **parsed,
+                                     struct cr_error *err);
 
 /* base64 helpers (standard alphabet, with padding). decode ignores
  * whitespace and returns CR_EINVAL on anything else that is not base64. */
