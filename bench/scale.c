@@ -16,9 +16,9 @@
  *
  * Certificates are one template DER (--template, 16-byte serial marker
  * 11 12 .. 20) with a counter stamped into the serial: distinct
- * thumbprints and pins. Each is parsed first, as the leader does when it
- * takes an upload (cr_cert_put_parse, not timed), so that apply() finds
- * the parsed fields in the entry as on a real node.
+ * thumbprints and pins. Each is decoded and parsed first, as the leader
+ * does when it takes an upload (cr_x509_decode_upload, not timed), so
+ * that apply() finds the parsed fields in the entry as on a real node.
  *
  *   scale --template t.der [--sizes 10000,100000,1000000]
  *         [--lookups 200000] [--json]
@@ -208,21 +208,23 @@ int main(int argc, char **argv)
         memcpy(cmd.caller, admin_thumb, sizeof admin_thumb);
         cmd.u.cert_put.name = "bench";
         cmd.u.cert_put.clearance = CR_CLEARANCE_VALID_USER;
-        cmd.u.cert_put.certs.items = &(struct cr_der){der, tmpl_len};
-        cmd.u.cert_put.certs.n = 1;
         uint64_t grown = target - have;
         double applying = 0, t0;
         for (; have < target; have++) {
             struct cr_error perr;
             stamp(have, der);
             cmd.time_ms = wall_ms();
-            if (cr_cert_put_parse(&cmd, &perr) != CR_OK) {
+            if (cr_x509_decode_upload(der, tmpl_len, NULL,
+                                      &cmd.u.cert_put.certs,
+                                      &cmd.u.cert_put.parsed,
+                                      &perr) != CR_OK) {
                 die("parse", perr.msg);
             }
             t0 = now_s();
             apply_cmd(st, index++, &cmd);
             applying += now_s() - t0;
             cr_cert_put_parsed_free(&cmd);
+            cr_der_list_free(&cmd.u.cert_put.certs);
         }
         double apply_us = applying / (double)grown * 1e6;
         if (cr_state_cert_count(st) != have + 2) {

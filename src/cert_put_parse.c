@@ -1,6 +1,8 @@
 /*
  * cert_put_parse.c - an upload's certificates are parsed once, by the
- * node that takes the upload, and the log entry carries what it read.
+ * node that takes the upload (cr_x509_decode_upload(), or the generator
+ * for a certificate it made), and the log entry carries what it read;
+ * here apply() turns that back into what a registry entry keeps.
  *
  * Parsing a certificate (d2i, names, validity, hashes) costs ~12 us;
  * done in apply() it was paid on every node for every upload, and again
@@ -23,35 +25,6 @@ static enum cr_status member_error(struct cr_error *err, size_t i,
 {
     return cr_error_set(err, why->status, "certificate %zu of the upload: %s",
                         i + 1, why->msg);
-}
-
-enum cr_status cr_cert_put_parse(struct cr_command *cmd, struct cr_error *err)
-{
-    const struct cr_der_list *certs = &cmd->u.cert_put.certs;
-    struct cr_cert_info *parsed;
-    struct cr_error why;
-    size_t i;
-
-    if (cmd->type != CR_CMD_CERT_PUT || cmd->u.cert_put.parsed != NULL ||
-        certs->n == 0) {
-        return cr_error_set(err, CR_EINVAL,
-                            "not an unparsed certificate upload");
-    }
-    if ((parsed = calloc(certs->n, sizeof *parsed)) == NULL) {
-        return cr_error_set(err, CR_ENOMEM, "out of memory");
-    }
-    cmd->u.cert_put.parsed = parsed; /* freed with the command */
-    for (i = 0; i < certs->n; i++) {
-        if (cr_cert_info_from_der(certs->items[i].der, certs->items[i].len,
-                                  &parsed[i], &why) != CR_OK) {
-            return member_error(err, i, &why);
-        }
-        /* The entry carries the DER once, in certs. */
-        free(parsed[i].der);
-        parsed[i].der = NULL;
-        parsed[i].der_len = 0;
-    }
-    return CR_OK;
 }
 
 void cr_cert_put_parsed_free(struct cr_command *cmd)

@@ -101,7 +101,7 @@ static void pack_der_list(msgpack_packer *pk, const struct cr_der_list *l)
     }
 }
 
-/* What cr_cert_put_parse() found in each certificate of an upload. */
+/* What the node that took an upload read from each of its certificates. */
 static void pack_parsed(msgpack_packer *pk, const struct cr_cert_info *info,
                         size_t n)
 {

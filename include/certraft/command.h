@@ -80,8 +80,8 @@ struct cr_command {
             size_t n_perms;
             struct cr_der_list certs; /* [0] primary, then secondaries */
             /* What the leader read from each certificate when it took
-             * the upload (cr_cert_put_parse), so that no node parses it
-             * again: NULL in entries written before, or certs.n of them
+             * the upload (cr_x509_decode_upload), so that no node parses
+             * it again: NULL in entries written before, or certs.n of them
              * with the fields a registry entry keeps (sha1, pin,
              * subject, issuer, validity). The thumbprint is not carried;
              * apply() hashes the DER for it. */
@@ -198,12 +198,8 @@ enum cr_status cr_command_decode(const void *data, size_t len,
 /* Frees what the command owns (not the struct itself). */
 void cr_command_free(struct cr_command *cmd);
 
-/* Parses every certificate of a CR_CMD_CERT_PUT into its `parsed`
- * array, once, on the node that takes the upload. A certificate that
- * does not parse is the upload's error ("certificate 2 of the upload:
- * ..."), the words apply() would use. */
-enum cr_status cr_cert_put_parse(struct cr_command *cmd, struct cr_error *err);
-/* Frees and clears its `parsed` array (cr_command_free does too). */
+/* Frees and clears a CR_CMD_CERT_PUT's `parsed` array (certs.n of
+ * them; cr_command_free does it too). */
 void cr_cert_put_parsed_free(struct cr_command *cmd);
 
 #endif /* CERTRAFT_COMMAND_H */
