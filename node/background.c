@@ -90,12 +90,10 @@ void cr_background_to_leader(struct cr_node *node, const char *path,
             free(b64);
         }
     }
-    r->cert_pem = node->cert_pem;
-    r->key_pem = node->key_pem;
-    r->ca_owned = cr_node_trusted_pem(node);
-    r->ca_pem = r->ca_owned;
     r->timeout_ms = 10000;
-    if (r->method == NULL || r->url == NULL || r->body == NULL ||
+    if (cr_https_request_set_tls(r, node->cert_pem, node->key_pem,
+                                 cr_node_trusted_pem(node)) != 0 ||
+        r->method == NULL || r->url == NULL || r->body == NULL ||
         r->content_type == NULL ||
         cr_https_request_start(node->loop, r, to_leader_done) != 0) {
         cr_https_request_free(r);

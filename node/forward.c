@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 #include <certraft/x509.h>
 
@@ -220,8 +221,25 @@ void cr_https_request_free(struct cr_https_request *r)
     free(r->resp_body);
     free(r->resp_type);
     free(r->resp_headers);
-    free(r->ca_owned);
+    free(r->cert_pem);
+    if (r->key_pem != NULL) {
+        OPENSSL_cleanse(r->key_pem, strlen(r->key_pem));
+        free(r->key_pem);
+    }
+    free(r->ca_pem);
     free(r);
+}
+
+int cr_https_request_set_tls(struct cr_https_request *r, const char *cert_pem,
+                             const char *key_pem, char *ca_pem_owned)
+{
+    r->ca_pem = ca_pem_owned;
+    if (cert_pem == NULL || key_pem == NULL) {
+        return 0;
+    }
+    r->cert_pem = strdup(cert_pem);
+    r->key_pem = strdup(key_pem);
+    return r->cert_pem != NULL && r->key_pem != NULL ? 0 : -1;
 }
 
 static char *append_pem(char *bundle, const unsigned char *der, size_t len)
@@ -281,6 +299,7 @@ void cr_forward_call(struct cr_api_call *call, const char *leader_url)
     char *b64 = NULL;
     const char *ctype;
     size_t hlen;
+    int tls_rv;
 
     if (call->forwarded) {
         /* One hop only: the leader we were sent to has changed. */
@@ -320,12 +339,17 @@ void cr_forward_call(struct cr_api_call *call, const char *leader_url)
         }
         free(b64);
     }
-    r->cert_pem = node->cert_pem;
-    r->key_pem = node->key_pem;
-    r->ca_owned = cr_node_trusted_pem(node);
-    r->ca_pem = r->ca_owned != NULL ? r->ca_owned : node->cert_pem;
+    {
+        char *trusted = cr_node_trusted_pem(node);
+        if (trusted == NULL) {
+            trusted = strdup(node->cert_pem);
+        }
+        tls_rv = cr_https_request_set_tls(r, node->cert_pem, node->key_pem,
+                                          trusted);
+    }
     r->timeout_ms = 15000;
-    if (r->method == NULL || r->url == NULL || r->extra_header == NULL ||
+    if (tls_rv != 0 || r->ca_pem == NULL || r->method == NULL ||
+        r->url == NULL || r->extra_header == NULL ||
         r->content_type == NULL ||
         (call->req->body_len > 0 && r->body == NULL) ||
         cr_https_request_start(node->loop, r, forward_done) != 0) {

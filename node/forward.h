@@ -34,10 +34,13 @@ struct cr_https_request {
     size_t body_len;
     char *content_type;
     char *extra_header; /* one "Name: value" line, or NULL */
-    const char *cert_pem; /* client certificate; borrowed */
-    const char *key_pem;
-    const char *ca_pem;   /* trusted server certificate(s); NULL: any */
-    char *ca_owned;       /* freed with the request (ca_pem may point here) */
+    /* Client certificate and key, trusted server certificate(s) (NULL:
+     * any): the request's own copies, set with cr_https_request_set_tls,
+     * because a certificate rotation can replace the node's while the
+     * request runs on the pool. The key is wiped when freed. */
+    char *cert_pem;
+    char *key_pem;
+    char *ca_pem;
     long timeout_ms;
     /* out */
     long status;        /* 0 when no HTTP answer came */
@@ -54,6 +57,12 @@ struct cr_https_request {
 int cr_https_request_start(uv_loop_t *loop, struct cr_https_request *r,
                            cr_https_cb cb);
 void cr_https_request_free(struct cr_https_request *r);
+
+/* Gives @r copies of @cert_pem and @key_pem (both or neither) and takes
+ * @ca_pem_owned (malloc'ed, may be NULL). 0, or -1 when out of memory
+ * (@ca_pem_owned is then freed with the request all the same). */
+int cr_https_request_set_tls(struct cr_https_request *r, const char *cert_pem,
+                             const char *key_pem, char *ca_pem_owned);
 
 /* Every certificate a node of this cluster may serve, as one PEM bundle
  * (malloc'ed): the cluster certificate(s) and, during a replacement, the

@@ -97,11 +97,12 @@ void cr_join_announce(struct cr_node *node)
     r->body = strdup("{}");
     r->body_len = 2;
     r->content_type = strdup("application/json");
-    r->cert_pem = node->join_cert_pem;
-    r->key_pem = node->join_key_pem;
-    r->ca_pem = node->cert_pem; /* by now we know the cluster certificate */
-    r->timeout_ms = 60000;      /* promotion waits for the catch-up */
-    if (r->method == NULL || r->url == NULL || r->body == NULL ||
+    r->timeout_ms = 60000; /* promotion waits for the catch-up */
+    /* By now we know the cluster certificate: trust it alone. */
+    if (cr_https_request_set_tls(r, node->join_cert_pem, node->join_key_pem,
+                                 strdup(node->cert_pem)) != 0 ||
+        r->ca_pem == NULL || r->method == NULL || r->url == NULL ||
+        r->body == NULL ||
         r->content_type == NULL ||
         cr_https_request_start(node->loop, r, announce_done) != 0) {
         cr_https_request_free(r);

@@ -102,12 +102,10 @@ static void catchup_ask_leader(struct cr_node *node)
     if (r->url != NULL) {
         sprintf(r->url, "%s/cluster/topology", leader);
     }
-    r->cert_pem = node->cert_pem;
-    r->key_pem = node->key_pem;
-    r->ca_owned = cr_node_trusted_pem(node);
-    r->ca_pem = r->ca_owned;
     r->timeout_ms = 3000;
-    if (r->method == NULL || r->url == NULL ||
+    if (cr_https_request_set_tls(r, node->cert_pem, node->key_pem,
+                                 cr_node_trusted_pem(node)) != 0 ||
+        r->method == NULL || r->url == NULL ||
         cr_https_request_start(node->loop, r, catchup_target_cb) != 0) {
         cr_https_request_free(r);
         return;
