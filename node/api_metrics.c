@@ -116,12 +116,22 @@ void cr_api_metrics(struct cr_api_call *call)
                 "certraft_proposal_appends_total %llu\n"
                 "# HELP certraft_proposals_total Client writes appended.\n"
                 "# TYPE certraft_proposals_total counter\n"
-                "certraft_proposals_total %llu\n",
+                "certraft_proposals_total %llu\n"
+                "# HELP certraft_loop_busy_max_seconds Longest the event "
+                "loop worked between two polls since start.\n"
+                "# TYPE certraft_loop_busy_max_seconds gauge\n"
+                "certraft_loop_busy_max_seconds %.6f\n"
+                "# HELP certraft_loop_slow_iterations_total Loop "
+                "iterations that worked %d ms or more.\n"
+                "# TYPE certraft_loop_slow_iterations_total counter\n"
+                "certraft_loop_slow_iterations_total %llu\n",
                 (unsigned long long)r->current_term,
                 (unsigned long long)r->commit_index,
                 (unsigned long long)raft_last_applied(r),
                 (unsigned long long)leader, cr_node_is_leader(node) ? 1 : 0,
-                node->proposals.appends, node->proposals.entries);
+                node->proposals.appends, node->proposals.entries,
+                (double)node->loop_watch.max_ns / 1e9, CR_LOOP_SLOW_MS,
+                node->loop_watch.slow);
     ec.now = cr_now_ms() / 1000;
     ec.limit = ec.now + 30 * 86400;
     ec.expiring = ec.expired = 0;

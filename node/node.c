@@ -563,6 +563,11 @@ static int node_start_raft(struct cr_node *node, bool bootstrap, char *err,
         snprintf(err, errlen, "proposal queue: %s", uv_strerror(rv));
         return -1;
     }
+    rv = cr_loop_watch_start(&node->loop_watch, node->loop);
+    if (rv != 0) {
+        snprintf(err, errlen, "loop watch: %s", uv_strerror(rv));
+        return -1;
+    }
     raft_set_election_timeout(&node->raft, node->config.election_timeout_ms);
     raft_set_heartbeat_timeout(&node->raft, node->config.heartbeat_timeout_ms);
     raft_set_snapshot_threshold(&node->raft, node->config.snapshot_threshold);
@@ -700,8 +705,9 @@ void cr_node_stop(struct cr_node *node, int exit_code)
     uv_close((uv_handle_t *)&node->tick, node_handle_closed);
     uv_close((uv_handle_t *)&node->sigterm, node_handle_closed);
     uv_close((uv_handle_t *)&node->sigint, node_handle_closed);
-    node->pending_closes += 2;
+    node->pending_closes += 3;
     cr_proposals_close(&node->proposals, node_handle_closed, node);
+    cr_loop_watch_close(&node->loop_watch, node_handle_closed, node);
     cr_async_work_cancel(&node->io);
     node->raft.data = node;
     raft_close(&node->raft, node_raft_closed);

@@ -23,6 +23,7 @@
 
 #include "etl.h"
 #include "node_config.h"
+#include "loop_watch.h"
 #include "proposals.h"
 #include "rotation.h"
 
@@ -76,6 +77,7 @@ struct cr_node {
     struct raft raft;
     struct cr_fsm fsm;
     struct cr_proposals proposals; /* client writes, batched */
+    struct cr_loop_watch loop_watch; /* the loop's longest iteration */
     struct cr_http_server http;
     struct cr_curl_pool *curl_pool;
 
