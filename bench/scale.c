@@ -17,7 +17,7 @@
  * Certificates are one template DER (--template, 16-byte serial marker
  * 11 12 .. 20) with a counter stamped into the serial: distinct
  * thumbprints and pins. Each is decoded and parsed first, as the leader
- * does when it takes an upload (cr_x509_decode_upload, not timed), so
+ * does when it takes an upload (cr_x509_decode_bundle, not timed), so
  * that apply() finds the parsed fields in the entry as on a real node.
  *
  *   scale --template t.der [--sizes 10000,100000,1000000]
@@ -214,7 +214,7 @@ int main(int argc, char **argv)
             struct cr_error perr;
             stamp(have, der);
             cmd.time_ms = wall_ms();
-            if (cr_x509_decode_upload(der, tmpl_len, NULL,
+            if (cr_x509_decode_bundle(der, tmpl_len, NULL,
                                       &cmd.u.cert_put.certs,
                                       &cmd.u.cert_put.parsed,
                                       &perr) != CR_OK) {

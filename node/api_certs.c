@@ -262,7 +262,7 @@ void cr_api_certs_put(struct cr_api_call *call)
         goto fail;
     }
     /* Parsed here, once: the entry carries what every node keeps. */
-    if (cr_x509_decode_upload(blob, blob_len, password, &cmd.u.cert_put.certs,
+    if (cr_x509_decode_bundle(blob, blob_len, password, &cmd.u.cert_put.certs,
                               &cmd.u.cert_put.parsed, &err) != CR_OK) {
         goto fail;
     }

@@ -1,6 +1,6 @@
 /*
  * cert_put_parse.c - an upload's certificates are parsed once, by the
- * node that takes the upload (cr_x509_decode_upload(), or the generator
+ * node that takes the upload (cr_x509_decode_bundle(), or the generator
  * for a certificate it made), and the log entry carries what it read;
  * here apply() turns that back into what a registry entry keeps.
  *

@@ -322,14 +322,6 @@ static void parsed_free(struct cr_cert_info **parsed, size_t n)
 enum cr_status cr_x509_decode_bundle(const unsigned char *data, size_t len,
                                      const char *password,
                                      struct cr_der_list *out,
-                                     struct cr_error *err)
-{
-    return cr_x509_decode_upload(data, len, password, out, NULL, err);
-}
-
-enum cr_status cr_x509_decode_upload(const unsigned char *data, size_t len,
-                                     const char *password,
-                                     struct cr_der_list *out,
                                      struct cr_cert_info **parsed,
                                      struct cr_error *err)
 {

@@ -139,7 +139,7 @@ static void parsed_free(struct cr_cert_info *p, size_t n)
 /* An upload decoded and parsed in one pass gives, per certificate kept,
  * what parsing its DER alone gives (without a copy of the DER); one
  * certificate that does not parse fails the upload, naming it. */
-TEST(test_decode_upload_parsed)
+TEST(test_decode_bundle_parsed)
 {
     struct tcert ca = tcert_cluster("upload CA");
     struct tcert a = tcert_client(&ca, "a", 10), b = tcert_client(&ca, "b", 10);
@@ -153,7 +153,7 @@ TEST(test_decode_upload_parsed)
     X509_EXTENSION *ext;
     char buf[16384];
 
-    CHECK_INT(cr_x509_decode_upload(a.der, a.len, NULL, &l, &parsed, &err),
+    CHECK_INT(cr_x509_decode_bundle(a.der, a.len, NULL, &l, &parsed, &err),
               CR_OK);
     CHECK_INT(l.n, 1);
     CHECK_INT(cr_cert_info_from_der(a.der, a.len, &alone, &err), CR_OK);
@@ -165,7 +165,7 @@ TEST(test_decode_upload_parsed)
 
     /* A chain: the CA skipped, the duplicate dropped, parsed in order. */
     snprintf(buf, sizeof buf, "%s%s%s%s", pa, pca, pb, pa);
-    CHECK_INT(cr_x509_decode_upload((unsigned char *)buf, strlen(buf), NULL,
+    CHECK_INT(cr_x509_decode_bundle((unsigned char *)buf, strlen(buf), NULL,
                                     &l, &parsed, &err),
               CR_OK);
     CHECK_INT(l.n, 2);
@@ -181,7 +181,7 @@ TEST(test_decode_upload_parsed)
     CHECK(X509_sign(bad.x, bad.key, EVP_sha256()) > 0);
     pbad = cr_x509_to_pem(bad.x);
     snprintf(buf, sizeof buf, "%s%s", pa, pbad);
-    CHECK_INT(cr_x509_decode_upload((unsigned char *)buf, strlen(buf), NULL,
+    CHECK_INT(cr_x509_decode_bundle((unsigned char *)buf, strlen(buf), NULL,
                                     &l, &parsed, &err),
               CR_EINVAL);
     CHECK(strstr(err.msg, "certificate 2 of the upload: the certificate has "
@@ -189,7 +189,7 @@ TEST(test_decode_upload_parsed)
     CHECK(parsed == NULL && l.n == 0 && l.items == NULL);
     /* Without parsing, the same bundle decodes. */
     CHECK_INT(cr_x509_decode_bundle((unsigned char *)buf, strlen(buf), NULL,
-                                    &l, &err),
+                                    &l, NULL, &err),
               CR_OK);
     CHECK_INT(l.n, 2);
     cr_der_list_free(&l);
@@ -310,7 +310,7 @@ TEST(test_bundle_der_pem)
     char *ekey = cr_key_to_pem(a.key, "secret");
     char buf[16384];
 
-    CHECK_INT(cr_x509_decode_bundle(a.der, a.len, NULL, &l, &err), CR_OK);
+    CHECK_INT(cr_x509_decode_bundle(a.der, a.len, NULL, &l, NULL, &err), CR_OK);
     CHECK_INT(l.n, 1);
     CHECK(list_has(&l, 0, &a));
     cr_der_list_free(&l);
@@ -320,7 +320,7 @@ TEST(test_bundle_der_pem)
     snprintf(buf, sizeof buf, "junk before\n%s%s%s%s%s%s", key, pa, ekey, pca,
              pb, pa);
     CHECK_INT(cr_x509_decode_bundle((unsigned char *)buf, strlen(buf), NULL,
-                                    &l, &err),
+                                    &l, NULL, &err),
               CR_OK);
     CHECK_INT(l.n, 2);
     CHECK(list_has(&l, 0, &a));
@@ -329,28 +329,28 @@ TEST(test_bundle_der_pem)
 
     /* Only a CA alone is a certificate (nothing issued by it here). */
     CHECK_INT(cr_x509_decode_bundle((unsigned char *)pca, strlen(pca), NULL,
-                                    &l, &err),
+                                    &l, NULL, &err),
               CR_OK);
     CHECK_INT(l.n, 1);
     cr_der_list_free(&l);
 
     /* Only a key: no certificate. */
     CHECK_INT(cr_x509_decode_bundle((unsigned char *)key, strlen(key), NULL,
-                                    &l, &err),
+                                    &l, NULL, &err),
               CR_EINVAL);
     CHECK(strstr(err.msg, "no certificate") != NULL);
 
     /* Truncated PEM. */
     CHECK_INT(cr_x509_decode_bundle((unsigned char *)pa, strlen(pa) - 40,
-                                    NULL, &l, &err),
+                                    NULL, &l, NULL, &err),
               CR_EINVAL);
     /* Truncated DER, garbage, empty. */
-    CHECK_INT(cr_x509_decode_bundle(a.der, a.len - 10, NULL, &l, &err),
+    CHECK_INT(cr_x509_decode_bundle(a.der, a.len - 10, NULL, &l, NULL, &err),
               CR_EINVAL);
     CHECK_INT(cr_x509_decode_bundle((const unsigned char *)"garbage!", 8,
-                                    NULL, &l, &err),
+                                    NULL, &l, NULL, &err),
               CR_EINVAL);
-    CHECK_INT(cr_x509_decode_bundle(NULL, 0, NULL, &l, &err), CR_EINVAL);
+    CHECK_INT(cr_x509_decode_bundle(NULL, 0, NULL, &l, NULL, &err), CR_EINVAL);
     CHECK(l.n == 0 && l.items == NULL);
 
     /* PEM <-> DER helpers. */
@@ -392,16 +392,16 @@ TEST(test_bundle_pfx)
     /* With password: key dropped, CA skipped. */
     CHECK_INT(cr_pkcs12_write(a.key, a.x, &extra, "pw", &pfx, &n, &err),
               CR_OK);
-    CHECK_INT(cr_x509_decode_bundle(pfx, n, "pw", &l, &err), CR_OK);
+    CHECK_INT(cr_x509_decode_bundle(pfx, n, "pw", &l, NULL, &err), CR_OK);
     CHECK_INT(l.n, 2);
     CHECK(list_has(&l, 0, &a));
     CHECK(list_has(&l, 1, &b));
     cr_der_list_free(&l);
-    CHECK_INT(cr_x509_decode_bundle(pfx, n, "nope", &l, &err), CR_EINVAL);
+    CHECK_INT(cr_x509_decode_bundle(pfx, n, "nope", &l, NULL, &err), CR_EINVAL);
     CHECK(strstr(err.msg, "wrong password") != NULL);
     CHECK(strstr(err.msg, "pw") == NULL);
-    CHECK_INT(cr_x509_decode_bundle(pfx, n, NULL, &l, &err), CR_EINVAL);
-    CHECK_INT(cr_x509_decode_bundle(pfx, n / 2, "pw", &l, &err), CR_EINVAL);
+    CHECK_INT(cr_x509_decode_bundle(pfx, n, NULL, &l, NULL, &err), CR_EINVAL);
+    CHECK_INT(cr_x509_decode_bundle(pfx, n / 2, "pw", &l, NULL, &err), CR_EINVAL);
     {
         EVP_PKEY *k;
         X509 *x;
@@ -420,10 +420,10 @@ TEST(test_bundle_pfx)
 
     /* Without password. */
     CHECK_INT(cr_pkcs12_write(a.key, a.x, NULL, NULL, &pfx, &n, &err), CR_OK);
-    CHECK_INT(cr_x509_decode_bundle(pfx, n, NULL, &l, &err), CR_OK);
+    CHECK_INT(cr_x509_decode_bundle(pfx, n, NULL, &l, NULL, &err), CR_OK);
     CHECK_INT(l.n, 1);
     cr_der_list_free(&l);
-    CHECK_INT(cr_x509_decode_bundle(pfx, n, "", &l, &err), CR_OK);
+    CHECK_INT(cr_x509_decode_bundle(pfx, n, "", &l, NULL, &err), CR_OK);
     cr_der_list_free(&l);
     free(pfx);
 
@@ -494,10 +494,10 @@ TEST(test_bundle_legacy_pfx)
         n = fread(data, 1, 65536, f);
         fclose(f);
     }
-    CHECK_INT(cr_x509_decode_bundle(data, n, "old", &l, &err), CR_OK);
+    CHECK_INT(cr_x509_decode_bundle(data, n, "old", &l, NULL, &err), CR_OK);
     CHECK(list_has(&l, 0, &a));
     cr_der_list_free(&l);
-    CHECK_INT(cr_x509_decode_bundle(data, n, "wrong", &l, &err), CR_EINVAL);
+    CHECK_INT(cr_x509_decode_bundle(data, n, "wrong", &l, NULL, &err), CR_EINVAL);
     {
         EVP_PKEY *k = NULL;
         X509 *x = NULL;
@@ -585,7 +585,7 @@ int main(void)
     RUN(test_base64);
     RUN(test_base64_round_trips);
     RUN(test_bundle_der_pem);
-    RUN(test_decode_upload_parsed);
+    RUN(test_decode_bundle_parsed);
     RUN(test_bundle_pfx);
     RUN(test_bundle_legacy_pfx);
     RUN(test_issue);

@@ -80,7 +80,7 @@ struct cr_command {
             size_t n_perms;
             struct cr_der_list certs; /* [0] primary, then secondaries */
             /* What the leader read from each certificate when it took
-             * the upload (cr_x509_decode_upload), so that no node parses
+             * the upload (cr_x509_decode_bundle), so that no node parses
              * it again: NULL in entries written before, or certs.n of them
              * with the fields a registry entry keeps (sha1, pin,
              * subject, issuer, validity). The thumbprint is not carried;

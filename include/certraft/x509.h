@@ -81,18 +81,14 @@ enum cr_status cr_der_list_append(struct cr_der_list *list,
  * the issuer of another member (CA members of a chain) are skipped, as
  * RavenDB does; the first remaining certificate is the primary. A wrong
  * password, garbage, or a bundle with no usable certificate is CR_EINVAL
- * with a message that says which.
+ * with a message that says which. When @parsed is not NULL it is set to
+ * what each certificate of @out holds (out->n of them; the fields of
+ * cr_cert_info_from_der() but der, which stays NULL), read from the
+ * certificates just decoded rather than by a second parse; then one that
+ * cannot be read fails the whole upload ("certificate 2 of the upload:
+ * ..."). On failure *@parsed is NULL.
  */
 enum cr_status cr_x509_decode_bundle(const unsigned char *data, size_t len,
-                                     const char *password,
-                                     struct cr_der_list *out,
-                                     struct cr_error *err);
-/* The same, also filling *@parsed with what each certificate of @out
- * holds (out->n of them; cr_cert_info_from_der's fields but der, which
- * stays NULL), from the certificates just decoded rather than a second
- * parse. A certificate it cannot read fails the whole upload
- * ("certificate 2 of the upload: ..."); on failure *@parsed is NULL. */
-enum cr_status cr_x509_decode_upload(const unsigned char *data, size_t len,
                                      const char *password,
                                      struct cr_der_list *out,
                                      struct cr_cert_info **parsed,
