@@ -486,8 +486,8 @@ static void node_tick_cb(uv_timer_t *timer)
     cr_node_serving(node, NULL);
     {
         /* A snapshot encodes, compresses and writes the whole registry:
-         * a few us of CPU per certificate (in a forked child and raft's
-         * pool; the loop only pays the fork). A restart replays the
+         * a few us of CPU per certificate (in a forked child at a lower
+         * priority; the loop pays the fork, raft's pool the write). A restart replays the
          * entries since the last one, ~30 us each. Spacing snapshots by
          * half the registry keeps their cost per write small and
          * constant; capping the spacing at 128k entries bounds a
@@ -543,6 +543,9 @@ static int node_start_raft(struct cr_node *node, bool bootstrap, char *err,
         return -1;
     }
     cr_async_work_enable(&node->io, node->loop);
+    /* Snapshots arrive already LZ4-framed by the forked child
+     * (raft/snapshot_child.c); raft's loader still decompresses them. */
+    raft_uv_set_snapshot_compression(&node->io, false);
     cr_io_close_once(&node->io);
     if (cr_fsm_init(&node->fsm) != 0) {
         snprintf(err, errlen, "out of memory");

@@ -117,8 +117,9 @@ static int fsm_snapshot(struct raft_fsm *raft_fsm, struct raft_buffer *bufs[],
     return 0;
 }
 
-/* On raft's pool thread: the child's bytes. raft then compresses and
- * writes them there too, and calls finalize on the loop. */
+/* On raft's pool thread: the child's LZ4 frame. raft then writes it
+ * there too (its own compression is off), and calls finalize on the
+ * loop. */
 static int fsm_snapshot_async(struct raft_fsm *raft_fsm,
                               struct raft_buffer *bufs[], unsigned *n_bufs)
 {
@@ -150,7 +151,7 @@ static int fsm_snapshot_finalize(struct raft_fsm *raft_fsm,
     }
     *bufs = NULL;
     *n_bufs = 0;
-    /* The chunks (and raft's LZ4 buffers) were mappings, unmapped by
+    /* The chunks were mappings, unmapped by
      * free(); this also returns the whole free pages that the entries
      * applied since the last snapshot left between live allocations. */
     malloc_trim(0);

@@ -5,8 +5,9 @@
  * snapshot encoded by the loop stops every write for as long as encoding
  * takes (1.75 s at a million certificates: longer than an election
  * timeout). fork() gives a frozen, copy-on-write view of the state for
- * the price of copying page tables; the child encodes it into a pipe and
- * exits, and a pool thread collects the bytes as chunks for raft.
+ * the price of copying page tables; the child encodes and compresses it
+ * into a pipe and exits, and a pool thread collects the LZ4 frame as
+ * chunks for raft.
  */
 #ifndef CERTRAFT_RAFT_SNAPSHOT_CHILD_H
 #define CERTRAFT_RAFT_SNAPSHOT_CHILD_H
@@ -20,8 +21,9 @@
 int cr_snapshot_child_start(struct cr_snapshot_child *c,
                             const struct cr_state *st);
 
-/* On any thread: read the child's bytes into chunks of @chunk bytes
- * (malloc'ed, and the array too) and reap it. 0, or RAFT_IOERR when the
+/* On any thread: read the child's LZ4 frame into chunks of at most
+ * @chunk bytes (malloc'ed, and the array too; the first holds the frame
+ * header) and reap it. 0, or RAFT_IOERR when the
  * child failed; nothing is returned then. */
 int cr_snapshot_child_collect(struct cr_snapshot_child *c, size_t chunk,
                               struct raft_buffer **bufs, unsigned *n_bufs);

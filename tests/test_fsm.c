@@ -1,12 +1,16 @@
 /*
  * test_fsm.c - the raft_fsm's snapshot and restore callbacks: snapshot()
  * forks a child that encodes the state as it was then, snapshot_async()
- * collects it as 4 MiB buffers holding exactly the core's snapshot bytes
- * (whatever the loop applied meanwhile), finalize releases them, and
- * those bytes restore an equal state through restore().
+ * collects it as buffers of at most 4 MiB: an LZ4 frame whose header
+ * gives its size, as raft's loader requires, and whose content is
+ * exactly the core's snapshot bytes (whatever the loop applied
+ * meanwhile); finalize releases them, and those bytes restore an equal
+ * state through restore().
  */
 #include <stdlib.h>
 #include <string.h>
+
+#include <lz4frame.h>
 
 #include <certraft/fsm.h>
 
@@ -15,7 +19,8 @@
 
 #define CHUNK ((size_t)4 << 20)
 
-/* ~9 MiB of documents: three chunks. @admin_out, when not NULL, gets
+/* ~9 MiB of documents of random letters, which LZ4 cannot shrink:
+ * three chunks. @admin_out, when not NULL, gets
  * the administrator's certificate (the caller frees it). */
 static void fill(struct cr_state *st, struct tcert *admin_out)
 {
@@ -26,7 +31,10 @@ static void fill(struct cr_state *st, struct tcert *admin_out)
     tbootstrap(st, &cl, &admin);
     tdb(st, &admin, CR_CMD_DB_PUT, "big");
     json[0] = '"';
-    memset(json + 1, 'x', n);
+    srand(7);
+    for (size_t i = 1; i <= n; i++) {
+        json[i] = (char)('a' + rand() % 26);
+    }
     json[n + 1] = '"';
     json[n + 2] = '\0';
     for (int i = 0; i < 3; i++) {
@@ -42,6 +50,34 @@ static void fill(struct cr_state *st, struct tcert *admin_out)
     } else {
         tcert_free(&admin);
     }
+}
+
+/* What raft's snapshot loader does with the frame: the content size
+ * from the header, then the whole content, its checksum verified. */
+static struct cr_buf unframe(struct cr_buf framed)
+{
+    LZ4F_dctx *d;
+    LZ4F_frameInfo_t info;
+    size_t hdr = framed.len, out_len, in_len;
+    struct cr_buf out = {NULL, 0, 0};
+
+    CHECK(framed.len > 4 && memcmp(framed.data, "\x04\x22\x4d\x18", 4) == 0);
+    CHECK(!LZ4F_isError(LZ4F_createDecompressionContext(&d, LZ4F_VERSION)));
+    CHECK(!LZ4F_isError(LZ4F_getFrameInfo(d, &info, framed.data, &hdr)));
+    CHECK(info.contentSize > 0);
+    out.data = raft_malloc(info.contentSize); /* restore() takes raft's */
+    out.cap = out.len = info.contentSize;
+    out_len = out.len;
+    in_len = framed.len - hdr;
+    /* 0: the frame ended, its checksum matched, every byte was used */
+    CHECK_INT(LZ4F_decompress(d, out.data, &out_len, framed.data + hdr,
+                              &in_len, NULL),
+              0);
+    CHECK_INT(out_len, out.len);
+    CHECK_INT(in_len, framed.len - hdr);
+    LZ4F_freeDecompressionContext(d);
+    raft_free(framed.data);
+    return out;
 }
 
 static struct cr_buf concat(const struct raft_buffer *bufs, unsigned n)
@@ -80,10 +116,11 @@ TEST(test_snapshot_in_chunks_restores)
     /* The loop goes on applying; the snapshot is of the state before. */
     CHECK_INT(tdb(a->state, &admin, CR_CMD_DB_PUT, "after-the-fork"), CR_OK);
     CHECK_INT(a->raft_fsm.snapshot_async(&a->raft_fsm, &bufs, &n), 0);
-    CHECK_INT(n, 3);
-    CHECK_INT(bufs[0].len, CHUNK);
+    CHECK_INT(n, 4); /* the header, then three chunks */
+    CHECK(bufs[0].len < 32);
     CHECK_INT(bufs[1].len, CHUNK);
-    got = concat(bufs, n);
+    CHECK_INT(bufs[2].len, CHUNK);
+    got = unframe(concat(bufs, n));
     CHECK(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
     CHECK_INT(a->snapshots_taken, 0); /* counted on the loop, at finalize */
     CHECK_INT(a->raft_fsm.snapshot_finalize(&a->raft_fsm, &bufs, &n), 0);
@@ -121,16 +158,17 @@ TEST(test_small_state_one_chunk)
     struct cr_fsm *a = malloc(sizeof *a);
     struct raft_buffer *bufs = NULL;
     unsigned n = 0;
-    struct cr_buf want;
+    struct cr_buf want, got;
 
     CHECK_INT(cr_fsm_init(a), 0);
     want = tsnap(a->state);
     CHECK_INT(a->raft_fsm.snapshot(&a->raft_fsm, &bufs, &n), 0);
     CHECK_INT(a->raft_fsm.snapshot_async(&a->raft_fsm, &bufs, &n), 0);
-    CHECK_INT(n, 1);
-    CHECK(bufs[0].len == want.len &&
-          memcmp(bufs[0].base, want.data, want.len) == 0);
+    CHECK_INT(n, 2); /* the header, then one chunk */
+    got = unframe(concat(bufs, n));
+    CHECK(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
     CHECK_INT(a->raft_fsm.snapshot_finalize(&a->raft_fsm, &bufs, &n), 0);
+    raft_free(got.data);
     cr_buf_free(&want);
     cr_fsm_close(a);
     free(a);

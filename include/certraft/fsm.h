@@ -5,9 +5,9 @@
  * leader's proposer needs is kept in a small ring keyed by log index, so it
  * survives until the proposer's callback reads it (raft only hands results
  * to requests made on this node, and frees nothing of ours). Snapshots are
- * the core's msgpack encoding of the whole state, handed to raft in 4 MiB
- * chunks; the free memory they and raft's compression leave is trimmed
- * after each snapshot and restore.
+ * the core's msgpack encoding of the whole state as an LZ4 frame, made by
+ * a forked child and handed to raft in chunks of at most 4 MiB; the free
+ * memory they leave is trimmed after each snapshot and restore.
  */
 #ifndef CERTRAFT_FSM_H
 #define CERTRAFT_FSM_H
