@@ -12,9 +12,11 @@ under a distinct key. Levels alternate between the two systems so that
 background load hits both alike.
 
 Prints, per N and system: ops/s, p50/p99/p999 latency, and CPU time per
-write (leader, and all three nodes together, from /proc), how busy the
-whole machine was (/proc/stat: kernel threads and interrupts included),
-then the ratios.
+write (leader, and all three nodes together, from /proc; certraft's
+snapshot encoders, forked children, included), how busy the whole
+machine was (/proc/stat: kernel threads and interrupts included), how
+many snapshots certraft's nodes took meanwhile (each encodes the whole
+registry, so a level that has them pays for them), then the ratios. Each level starts once the machine is quiet.
 
   python3 bench/bench_writes.py [--clients 1,16,64,256] [--seconds 10]
                                 [--size 2048] [--no-etcd]
@@ -35,9 +37,12 @@ from benchlib import (Cluster, CpuMeter, EtcdCluster, MachineMeter,  # noqa: E40
 
 
 def certraft_level(cluster, template, n, seconds, warmup, seq):
+    benchlib.wait_quiet()
     leader = cluster.leader()
     port = leader.api_address.split(":")[1]
-    pids = [x.proc.pid for x in cluster.running_nodes()]
+    nodes = cluster.running_nodes()
+    pids = [x.proc.pid for x in nodes]
+    snaps0 = sum(x.topology()["SnapshotsTaken"] for x in nodes)
     with CpuMeter([leader.proc.pid]) as lm, CpuMeter(pids) as am, \
             MachineMeter() as mm:
         r = loadgen(port, cacert=cluster.cacert, cert=cluster.admin_cert,
@@ -45,10 +50,12 @@ def certraft_level(cluster, template, n, seconds, warmup, seq):
                     warmup=warmup, gen="upload", template=template,
                     expect=201, seq_start=seq)
     r["machine_busy"] = mm.busy
+    r["snapshots"] = sum(x.topology()["SnapshotsTaken"] for x in nodes) - snaps0
     return r, lm.cpu, am.cpu
 
 
 def etcd_level(etcd, template, n, seconds, warmup, seq):
+    benchlib.wait_quiet()
     lead = etcd.leader_index() - 1
     port = etcd.client_ports[lead]
     with CpuMeter([etcd.procs[lead].pid]) as lm, CpuMeter(etcd.pids()) as am, \
@@ -106,7 +113,7 @@ def main():
                 rows.append(["certraft", n, c["ops_per_s"], c["p50_ms"],
                              c["p99_ms"], c["p999_ms"], per_op_us(c_lcpu, c),
                              per_op_us(c_acpu, c), 100 * c["machine_busy"],
-                             c["errors"]])
+                             c["snapshots"], c["errors"]])
                 print("  certraft N=%d: %.0f ops/s" % (n, c["ops_per_s"]),
                       file=sys.stderr, flush=True)
                 if etcd is not None:
@@ -115,7 +122,7 @@ def main():
                     rows.append(["etcd", n, e["ops_per_s"], e["p50_ms"],
                                  e["p99_ms"], e["p999_ms"],
                                  per_op_us(e_lcpu, e), per_op_us(e_acpu, e),
-                                 100 * e["machine_busy"], e["errors"]])
+                                 100 * e["machine_busy"], "-", e["errors"]])
                     print("  etcd     N=%d: %.0f ops/s" % (n, e["ops_per_s"]),
                           file=sys.stderr, flush=True)
                     ratios.append([n, c["ops_per_s"] / max(e["ops_per_s"], 1e-9),
@@ -128,7 +135,7 @@ def main():
     print()
     benchlib.print_table(["system", "clients", "ops/s", "p50 ms", "p99 ms",
                           "p999 ms", "leader CPU us/op", "cluster CPU us/op",
-                          "machine busy %", "errors"], rows)
+                          "machine busy %", "snapshots", "errors"], rows)
     if ratios:
         print()
         print("certraft / etcd:")

@@ -147,10 +147,11 @@ def loadgen(port, host="127.0.0.1", cacert=None, cert=None, key=None,
 # --- processes ----------------------------------------------------------------
 
 def proc_cpu_seconds(pid):
-    """utime+stime of @pid (its threads included), in seconds."""
+    """utime+stime of @pid (its threads included) and of its children
+    that ended (certnode's snapshot encoders), in seconds."""
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
 
 
 def proc_rss_kib(pid):
@@ -198,6 +199,21 @@ class MachineMeter:
     def __exit__(self, *exc):
         b, t = machine_cpu_ticks()
         self.busy = (b - self.b0) / max(t - self.t0, 1)
+
+
+def wait_quiet(busy_below=0.15, window=0.5, timeout=15.0):
+    """Waits until the machine was less than @busy_below busy over a
+    @window, so that what the previous level left running (a snapshot
+    being written, etcd's backend commits) is not billed to the next
+    one. Gives up after @timeout (returns False) rather than hang on a
+    shared machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with MachineMeter() as mm:
+            time.sleep(window)
+        if mm.busy < busy_below:
+            return True
+    return False
 
 
 # --- etcd -----------------------------------------------------------------------
