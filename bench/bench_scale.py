@@ -69,7 +69,8 @@ def core_part(args, template):
     rows = [[x["certs"], x["apply_us"], x["auth_ns"], x["probe_ns"],
              x["rss_mib"], x["rss_per_cert_beyond_der"],
              x["heap_per_cert_beyond_der"], x["snapshot_mib"],
-             x["snapshot_s"], x["restore_s"]] for x in res]
+             x["snapshot_s"], x["restore_s"], x["expiry_us"],
+             x["expiry_visit_us"]] for x in res]
     return res, rows
 
 
@@ -177,7 +178,8 @@ def main():
     benchlib.print_table(["certs", "apply us/upload", "auth lookup ns",
                           "probe ns", "RSS MiB", "RSS/cert beyond DER B",
                           "heap/cert beyond DER B", "snapshot MiB",
-                          "snapshot s", "restore s"], rows)
+                          "snapshot s", "restore s", "expiry count us",
+                          "expiry by visit us"], rows)
     first, last = res[0], res[-1]
     growth = last["auth_ns"] / first["auth_ns"]
     print("lookup at %d vs %d: %.2fx (target <= 1.2x) -> %s" % (

@@ -12,7 +12,10 @@
  * beyond its DER (RSS growth / certificates, minus the DER length; and
  * the same from malloc's own count of bytes in use), and
  * the snapshot: size, time to take it (cr_state_snapshot) and to restore
- * it into an empty state (cr_state_restore).
+ * it into an empty state (cr_state_restore), and what /metrics pays to
+ * count expired and expiring certificates: through the expiry index
+ * (cr_state_cert_expiry_counts) and, for comparison, by visiting every
+ * entry as it used to.
  *
  * Certificates are one template DER (--template, 16-byte serial marker
  * 11 12 .. 20) with a counter stamped into the serial: distinct
@@ -42,6 +45,23 @@ static const unsigned char marker[16] = {0x11, 0x12, 0x13, 0x14, 0x15, 0x16,
                                          0x1d, 0x1e, 0x1f, 0x20};
 static unsigned char *tmpl;
 static size_t tmpl_len, serial_at;
+
+struct expiry_visit {
+    int64_t now, limit;
+    size_t expired, expiring;
+};
+
+static bool expiry_visit_one(const struct cr_cert_entry *e, void *arg)
+{
+    struct expiry_visit *v = arg;
+
+    if (e->not_after < v->now) {
+        v->expired++;
+    } else if (e->not_after <= v->limit) {
+        v->expiring++;
+    }
+    return true;
+}
 
 static double now_s(void)
 {
@@ -183,9 +203,10 @@ int main(int argc, char **argv)
                tmpl_len, lookups);
         printf("| certs | apply us/upload | auth lookup ns | probe ns | "
                "RSS MiB | RSS/cert beyond DER (B) | snapshot MiB | "
-               "snapshot s | restore s | heap/cert beyond DER (B) |\n");
+               "snapshot s | restore s | heap/cert beyond DER (B) | "
+               "expiry count us | expiry by visit us |\n");
         printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
-               "---: | ---: |\n");
+               "---: | ---: | ---: | ---: |\n");
     } else {
         printf("[");
     }
@@ -301,23 +322,38 @@ int main(int argc, char **argv)
         cr_state_free(st2);
         cr_buf_free(&snap);
 
+        /* /metrics' expiry counts: the index vs a visit of every entry */
+        size_t expired, expiring;
+        struct expiry_visit ev = {wnow / 1000, wnow / 1000 + 30 * 86400, 0, 0};
+        t0 = now_s();
+        cr_state_cert_expiry_counts(st, ev.now, 30 * 86400, &expired,
+                                    &expiring);
+        double expiry_us = (now_s() - t0) * 1e6;
+        t0 = now_s();
+        cr_state_cert_foreach(st, expiry_visit_one, &ev);
+        double visit_us = (now_s() - t0) * 1e6;
+        if (expired != ev.expired || expiring != ev.expiring) {
+            die("expiry counts", "the index and the visit disagree");
+        }
+
         if (json) {
             printf("%s{\"certs\":%llu,\"der_bytes\":%zu,\"apply_us\":%.2f,"
                    "\"auth_ns\":%.1f,\"probe_ns\":%.1f,\"rss_mib\":%.1f,"
                    "\"rss_per_cert_beyond_der\":%.0f,\"snapshot_mib\":%.2f,"
                    "\"snapshot_s\":%.3f,\"restore_s\":%.3f,"
-                   "\"heap_per_cert_beyond_der\":%.0f}",
+                   "\"heap_per_cert_beyond_der\":%.0f,\"expiry_us\":%.1f,"
+                   "\"expiry_visit_us\":%.1f}",
                    first ? "" : ",", (unsigned long long)have, tmpl_len,
                    apply_us, auth_ns, probe_ns, (double)rss / 1048576.0,
                    per_cert, (double)snap_len / 1048576.0, snap_s, restore_s,
-                   heap_per_cert);
+                   heap_per_cert, expiry_us, visit_us);
         } else {
             printf("| %llu | %.1f | %.0f | %.0f | %.0f | %.0f | %.1f | %.3f | "
-                   "%.3f | %.0f |\n",
+                   "%.3f | %.0f | %.1f | %.0f |\n",
                    (unsigned long long)have, apply_us, auth_ns, probe_ns,
                    (double)rss / 1048576.0, per_cert,
                    (double)snap_len / 1048576.0, snap_s, restore_s,
-                   heap_per_cert);
+                   heap_per_cert, expiry_us, visit_us);
         }
         first = 0;
         fflush(stdout);

@@ -42,31 +42,13 @@ static void text_printf(struct text *t, const char *fmt, ...)
     }
 }
 
-struct expiry_count {
-    int64_t limit;
-    unsigned long expiring;
-    unsigned long expired;
-    int64_t now;
-};
-
-static bool count_expiring(const struct cr_cert_entry *e, void *arg)
-{
-    struct expiry_count *c = arg;
-    if (e->not_after < c->now) {
-        c->expired++;
-    } else if (e->not_after <= c->limit) {
-        c->expiring++;
-    }
-    return true;
-}
-
 void cr_api_metrics(struct cr_api_call *call)
 {
     struct cr_node *node = call->node;
     struct raft *r = &node->raft;
     const struct cr_state *st = node->fsm.state;
     struct text t = {malloc(4096), 0, 4096};
-    struct expiry_count ec;
+    size_t expired, expiring;
     raft_id leader;
     const char *address;
 
@@ -132,10 +114,8 @@ void cr_api_metrics(struct cr_api_call *call)
                 node->proposals.appends, node->proposals.entries,
                 (double)node->loop_watch.max_ns / 1e9, CR_LOOP_SLOW_MS,
                 node->loop_watch.slow);
-    ec.now = cr_now_ms() / 1000;
-    ec.limit = ec.now + 30 * 86400;
-    ec.expiring = ec.expired = 0;
-    cr_state_cert_foreach(st, count_expiring, &ec);
+    cr_state_cert_expiry_counts(st, cr_now_ms() / 1000, 30 * 86400, &expired,
+                                &expiring);
     text_printf(&t,
                 "# HELP certraft_certificates Registered certificates "
                 "(primaries and secondaries).\n"
@@ -149,7 +129,8 @@ void cr_api_metrics(struct cr_api_call *call)
                 "certificates already expired.\n"
                 "# TYPE certraft_certificates_expired gauge\n"
                 "certraft_certificates_expired %lu\n",
-                cr_state_cert_count(st), ec.expiring, ec.expired);
+                cr_state_cert_count(st), (unsigned long)expiring,
+                (unsigned long)expired);
     {
         char *etl = cr_etl_metrics_text(node); /* ETL lag per task */
         if (etl != NULL) {

@@ -189,6 +189,12 @@ int cr_registry_insert(struct cr_registry *reg, struct cr_cert_node *n)
         cr_omap_remove(&reg->order, n->e.thumbprint);
         return -1;
     }
+    if (cr_expiry_index_add(reg, n) != 0) {
+        cr_thumb_index_remove(&reg->by_digest, n);
+        cr_omap_remove(&reg->order, n->e.thumbprint);
+        cr_pin_index_remove(reg, n);
+        return -1;
+    }
     return 0;
 }
 
@@ -197,6 +203,7 @@ void cr_registry_unlink(struct cr_registry *reg, struct cr_cert_node *n)
     cr_thumb_index_remove(&reg->by_digest, n);
     cr_omap_remove(&reg->order, n->e.thumbprint);
     cr_pin_index_remove(reg, n);
+    cr_expiry_index_remove(reg, n);
 }
 
 void cr_registry_drop_collection(struct cr_registry *reg,
@@ -242,6 +249,7 @@ void cr_registry_free(struct cr_registry *reg)
 {
     cr_thumb_index_free(&reg->by_digest);
     cr_pin_index_free(reg);
+    cr_expiry_index_free(reg);
     cr_omap_clear(&reg->order, release_node);
     free(reg->cluster);
     reg->cluster = NULL;

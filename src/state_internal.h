@@ -48,6 +48,7 @@ struct cr_cert_node {
     struct cr_omap_node order;
     UT_hash_handle hh_pin;
     struct cr_cert_node *pin_next;
+    struct cr_cert_node *exp_prev, *exp_next; /* same expiry day */
 };
 
 /* Entries by digest (thumb_index.c). */
@@ -62,6 +63,7 @@ struct cr_registry {
     struct cr_thumb_index by_digest; /* the same nodes, by thumbprint */
     struct cr_omap order;            /* all nodes, thumbprint order */
     struct cr_cert_node *by_pin;     /* uthash head (hh_pin), key e.pin */
+    struct cr_expiry_day *by_expiry; /* uthash of days (expiry_index.c) */
     /* Cluster certificates (thumbprints of ClusterNode entries), newest
      * first. */
     char (*cluster)[CR_THUMBPRINT_LEN + 1];
@@ -215,6 +217,14 @@ void cr_pin_index_free(struct cr_registry *reg);
 /* The first of the entries with @pin (follow pin_next), or NULL. */
 struct cr_cert_node *cr_pin_index_find(const struct cr_registry *reg,
                                        const char *pin);
+
+/* --- expiry_index.c -------------------------------------------------- */
+
+/* 0, or -1 when out of memory (nothing added). */
+int cr_expiry_index_add(struct cr_registry *reg, struct cr_cert_node *n);
+/* Cannot fail. */
+void cr_expiry_index_remove(struct cr_registry *reg, struct cr_cert_node *n);
+void cr_expiry_index_free(struct cr_registry *reg);
 
 /* Copies @in validated (database names, access levels, no duplicates)
  * and sorted by database name. */

@@ -163,6 +163,12 @@ const struct cr_cert_entry *cr_state_cert_find(const struct cr_state *st,
 const struct cr_cert_entry *cr_state_cert_primary(const struct cr_state *st,
                                                   const struct cr_cert_entry *e);
 size_t cr_state_cert_count(const struct cr_state *st); /* all thumbprints */
+/* Entries (every thumbprint) whose not after is before @now, and those
+ * from @now to @now + @horizon inclusive (unix seconds). Costs one step
+ * per distinct expiry day, not per entry. */
+void cr_state_cert_expiry_counts(const struct cr_state *st, int64_t now,
+                                 int64_t horizon, size_t *expired,
+                                 size_t *expiring);
 
 /* Calls @fn for every entry (primaries and secondaries) in thumbprint
  * order; stops early when @fn returns false. */
