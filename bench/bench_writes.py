@@ -54,6 +54,23 @@ def certraft_level(cluster, template, n, seconds, warmup, seq):
     return r, lm.cpu, am.cpu
 
 
+def loop_stalls(cluster):
+    """Per node: the longest event-loop iteration (ms) and how many took
+    100 ms or more, from /metrics (since the node started)."""
+    out = []
+    for x in cluster.running_nodes():
+        r = cluster.admin.request(x.url, "GET", "/metrics")
+        m = {}
+        for line in r.body.decode().splitlines():
+            if line.startswith("certraft_loop_"):
+                k, v = line.split()
+                m[k] = float(v)
+        out.append("node %d: %.0f ms, %d" % (
+            x.id, 1000 * m.get("certraft_loop_busy_max_seconds", 0),
+            m.get("certraft_loop_slow_iterations_total", 0)))
+    return out
+
+
 def etcd_level(etcd, template, n, seconds, warmup, seq):
     benchlib.wait_quiet()
     lead = etcd.leader_index() - 1
@@ -129,6 +146,7 @@ def main():
                                    c["p50_ms"] / max(e["p50_ms"], 1e-9),
                                    c["p99_ms"] / max(e["p99_ms"], 1e-9),
                                    per_op_us(c_acpu, c) / per_op_us(e_acpu, e)])
+            stalls = loop_stalls(cluster)
         finally:
             if etcd is not None:
                 etcd.stop()
@@ -136,6 +154,8 @@ def main():
     benchlib.print_table(["system", "clients", "ops/s", "p50 ms", "p99 ms",
                           "p999 ms", "leader CPU us/op", "cluster CPU us/op",
                           "machine busy %", "snapshots", "errors"], rows)
+    print("certraft's longest event-loop iteration, and iterations of 100 ms "
+          "or more, over the run: " + "; ".join(stalls))
     if ratios:
         print()
         print("certraft / etcd:")
