@@ -331,20 +331,25 @@ _decompressed = {}  # snapshot path -> its bytes decompressed
 
 
 def stored_contents(path):
-    """The file's bytes, and for an LZ4 frame (raft's snapshot files) its
-    decompressed bytes too: a back-reference can split any string that
-    the compressed bytes are searched for, secret or expected. raft
-    writes a snapshot file once under a new name, so each is
-    decompressed once however often a test polls."""
+    """The file's bytes, and for an LZ4 frame its decompressed bytes too,
+    every layer of them (a snapshot file is raft's LZ4 of certnode's LZ4
+    frame of the state): a back-reference can split any string that the
+    compressed bytes are searched for, secret or expected. raft writes a
+    snapshot file once under a new name, so each is decompressed once
+    however often a test polls."""
     data = read(path)
     if not data.startswith(LZ4_FRAME_MAGIC):
         return [data]
     key = (path, len(data))
     if key not in _decompressed:
-        p = subprocess.run(["lz4", "-d", "-c", path], capture_output=True,
-                           check=True)
-        _decompressed[key] = p.stdout
-    return [data, _decompressed[key]]
+        layers = []
+        inner = data
+        while inner.startswith(LZ4_FRAME_MAGIC) and len(layers) < 4:
+            inner = subprocess.run(["lz4", "-d", "-c"], input=inner,
+                                   capture_output=True, check=True).stdout
+            layers.append(inner)
+        _decompressed[key] = layers
+    return [data] + _decompressed[key]
 
 
 def find_needles(paths, needle_list):

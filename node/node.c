@@ -543,9 +543,6 @@ static int node_start_raft(struct cr_node *node, bool bootstrap, char *err,
         return -1;
     }
     cr_async_work_enable(&node->io, node->loop);
-    /* Snapshots arrive already LZ4-framed by the forked child
-     * (raft/snapshot_child.c); raft's loader still decompresses them. */
-    raft_uv_set_snapshot_compression(&node->io, false);
     cr_io_close_once(&node->io);
     if (cr_fsm_init(&node->fsm) != 0) {
         snprintf(err, errlen, "out of memory");

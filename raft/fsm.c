@@ -13,6 +13,7 @@
 #include <certraft/fsm.h>
 
 #include "snapshot_child.h"
+#include "snapshot_lz4.h"
 
 int cr_fsm_frame(const void *data, size_t len, struct raft_buffer *out)
 {
@@ -118,8 +119,7 @@ static int fsm_snapshot(struct raft_fsm *raft_fsm, struct raft_buffer *bufs[],
 }
 
 /* On raft's pool thread: the child's LZ4 frame. raft then writes it
- * there too (its own compression is off), and calls finalize on the
- * loop. */
+ * there too, and calls finalize on the loop. */
 static int fsm_snapshot_async(struct raft_fsm *raft_fsm,
                               struct raft_buffer *bufs[], unsigned *n_bufs)
 {
@@ -162,9 +162,24 @@ static int fsm_restore(struct raft_fsm *raft_fsm, struct raft_buffer *buf)
 {
     struct cr_fsm *fsm = fsm_of(raft_fsm);
     struct cr_error err;
+    void *plain = NULL;
+    size_t plain_len = 0;
+    enum cr_status rv;
 
-    if (cr_state_restore(fsm->state, buf->base, buf->len, &err) != CR_OK) {
-        return RAFT_CORRUPT; /* raft frees buf on failure */
+    /* An LZ4 frame from the snapshot encoder, or (written before frames)
+     * the bare state. */
+    if (cr_snapshot_lz4_is_frame(buf->base, buf->len)) {
+        if (cr_snapshot_lz4_decode(buf->base, buf->len, &plain,
+                                   &plain_len) != 0) {
+            return RAFT_CORRUPT; /* raft frees buf on failure */
+        }
+        rv = cr_state_restore(fsm->state, plain, plain_len, &err);
+        free(plain);
+    } else {
+        rv = cr_state_restore(fsm->state, buf->base, buf->len, &err);
+    }
+    if (rv != CR_OK) {
+        return RAFT_CORRUPT;
     }
     raft_free(buf->base); /* on success the buffer is ours */
     /* The replaced state (when installing) and restore's scratch. */

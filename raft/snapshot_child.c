@@ -10,13 +10,11 @@
  * The child compresses, at a lower CPU priority: LZ4 was the largest part
  * of a snapshot's cost, and on raft's pool it ran at the priority of the
  * loops that serve requests, on the whole encoded state held in memory.
- * What crosses the pipe is an LZ4 frame, the format raft's own
- * compression writes and the one raft decompresses when it loads a
- * snapshot file (raft's compression is turned off: node.c). raft needs
- * the frame header to carry the content size, which the child knows
- * only at the end, so the child sends the frame without its header and
- * then the size (8 bytes, little-endian); the parent, which holds all of
- * it before raft sees any, puts the header in front.
+ * What crosses the pipe is an LZ4 frame (snapshot_lz4.h). Its header
+ * carries the content size, which the child knows only at the end, so
+ * the child sends the frame without its header and then the size (8
+ * bytes, little-endian); the parent, which holds all of it before raft
+ * sees any, puts the header in front.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,23 +27,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <lz4frame.h>
-
 #include "snapshot_child.h"
+#include "snapshot_lz4.h"
 
 #define CHILD_BUFFER ((size_t)1 << 20) /* encoded bytes per LZ4 update */
 #define CHILD_NICE 10 /* snapshots yield the CPU to request handling */
 #define TRAILER 8     /* the content size, after the frame */
-
-/* The same frame parameters on both sides: the child compresses with
- * them, the parent writes the header they give once the size is known.
- * The content checksum lets raft's loader detect a damaged file. */
-static void frame_prefs(LZ4F_preferences_t *prefs, uint64_t content_size)
-{
-    memset(prefs, 0, sizeof *prefs);
-    prefs->frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
-    prefs->frameInfo.contentSize = content_size;
-}
 
 /* --- the child ------------------------------------------------------ */
 
@@ -111,7 +98,7 @@ static int pipe_out_init(struct pipe_out *o, int fd)
 {
     LZ4F_preferences_t prefs;
 
-    frame_prefs(&prefs, 0);
+    cr_snapshot_lz4_prefs(&prefs, 0);
     memset(o, 0, sizeof *o);
     o->fd = fd;
     o->packed_cap = LZ4F_compressBound(CHILD_BUFFER, &prefs);
@@ -264,22 +251,13 @@ static bool take_trailer(struct raft_buffer *v, unsigned *n, uint64_t *size)
 static bool put_header(struct raft_buffer **v, unsigned *n, unsigned *cap,
                        uint64_t size)
 {
-    LZ4F_preferences_t prefs;
-    LZ4F_cctx *lz4;
     void *h;
     size_t len;
 
     if (!chunks_grow(v, *n, cap) || (h = malloc(LZ4F_HEADER_SIZE_MAX)) == NULL) {
         return false;
     }
-    frame_prefs(&prefs, size);
-    if (LZ4F_isError(LZ4F_createCompressionContext(&lz4, LZ4F_VERSION))) {
-        free(h);
-        return false;
-    }
-    len = LZ4F_compressBegin(lz4, h, LZ4F_HEADER_SIZE_MAX, &prefs);
-    LZ4F_freeCompressionContext(lz4);
-    if (LZ4F_isError(len)) {
+    if ((len = cr_snapshot_lz4_header(size, h)) == 0) {
         free(h);
         return false;
     }

@@ -5,7 +5,8 @@
  * gives its size, as raft's loader requires, and whose content is
  * exactly the core's snapshot bytes (whatever the loop applied
  * meanwhile); finalize releases them, and those bytes restore an equal
- * state through restore().
+ * state through restore(), framed as raft stores and sends them or bare
+ * as snapshots were before frames; a damaged frame changes nothing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,46 @@ TEST(test_small_state_one_chunk)
     free(a);
 }
 
+TEST(test_restore_takes_the_frame)
+{
+    struct cr_fsm *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    struct raft_buffer *bufs = NULL, rb;
+    unsigned n = 0;
+    struct cr_buf framed, bad;
+
+    CHECK_INT(cr_fsm_init(a), 0);
+    CHECK_INT(cr_fsm_init(b), 0);
+    fill(a->state, NULL);
+    CHECK_INT(a->raft_fsm.snapshot(&a->raft_fsm, &bufs, &n), 0);
+    CHECK_INT(a->raft_fsm.snapshot_async(&a->raft_fsm, &bufs, &n), 0);
+    framed = concat(bufs, n);
+    CHECK_INT(a->raft_fsm.snapshot_finalize(&a->raft_fsm, &bufs, &n), 0);
+
+    /* One byte of the content changed: the checksum catches it. */
+    bad.data = raft_malloc(framed.len);
+    bad.len = framed.len;
+    memcpy(bad.data, framed.data, framed.len);
+    bad.data[framed.len / 2] ^= 0x20;
+    rb = (struct raft_buffer){bad.data, bad.len};
+    CHECK_INT(b->raft_fsm.restore(&b->raft_fsm, &rb), RAFT_CORRUPT);
+    CHECK(!cr_state_equal(a->state, b->state));
+    /* Cut short: no end mark. */
+    rb = (struct raft_buffer){bad.data, framed.len - 9};
+    memcpy(bad.data, framed.data, framed.len);
+    CHECK_INT(b->raft_fsm.restore(&b->raft_fsm, &rb), RAFT_CORRUPT);
+    raft_free(bad.data); /* on failure raft frees it */
+    CHECK_INT(b->snapshots_installed, 0);
+
+    rb = (struct raft_buffer){framed.data, framed.len};
+    CHECK_INT(b->raft_fsm.restore(&b->raft_fsm, &rb), 0);
+    CHECK(cr_state_equal(a->state, b->state));
+    CHECK_INT(b->snapshots_installed, 1);
+    cr_fsm_close(a);
+    cr_fsm_close(b);
+    free(a);
+    free(b);
+}
+
 TEST(test_corrupt_restore_keeps_state)
 {
     struct cr_fsm *a = malloc(sizeof *a);
@@ -197,6 +238,7 @@ int main(void)
     cr_fsm_tune_malloc();
     RUN(test_snapshot_in_chunks_restores);
     RUN(test_small_state_one_chunk);
+    RUN(test_restore_takes_the_frame);
     RUN(test_corrupt_restore_keeps_state);
     return HARNESS_DONE();
 }

@@ -6,7 +6,8 @@
  * survives until the proposer's callback reads it (raft only hands results
  * to requests made on this node, and frees nothing of ours). Snapshots are
  * the core's msgpack encoding of the whole state as an LZ4 frame, made by
- * a forked child and handed to raft in chunks of at most 4 MiB; the free
+ * a forked child and handed to raft in chunks of at most 4 MiB; restore
+ * takes the frame (or, from before frames, the bare state). The free
  * memory they leave is trimmed after each snapshot and restore.
  */
 #ifndef CERTRAFT_FSM_H
