@@ -709,6 +709,7 @@ void cr_node_stop(struct cr_node *node, int exit_code)
     cr_proposals_close(&node->proposals, node_handle_closed, node);
     cr_loop_watch_close(&node->loop_watch, node_handle_closed, node);
     cr_async_work_cancel(&node->io);
+    cr_fsm_snapshot_abort(&node->fsm);
     node->raft.data = node;
     raft_close(&node->raft, node_raft_closed);
     if (!node->bootstrap_only) {

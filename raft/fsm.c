@@ -137,14 +137,17 @@ static int fsm_snapshot_finalize(struct raft_fsm *raft_fsm,
     struct cr_fsm *fsm = fsm_of(raft_fsm);
 
     if (fsm->child.pid != 0) {
-        /* raft gave up before collecting (it is closing): reap. */
+        /* raft gave up before collecting (it is closing): the encoder's
+         * work is wasted, and waiting for it would hold the loop. */
         struct raft_buffer *v = NULL;
         unsigned n = 0;
+        cr_snapshot_child_abort(&fsm->child);
         if (cr_snapshot_child_collect(&fsm->child, SNAPSHOT_CHUNK, &v, &n) ==
             0) {
             cr_snapshot_chunks_free(v, n);
         }
     }
+    cr_snapshot_child_release(&fsm->child);
     if (*bufs != NULL) {
         fsm->snapshots_taken++; /* collected: raft had it to write */
         cr_snapshot_chunks_free(*bufs, *n_bufs);
@@ -210,6 +213,8 @@ void cr_fsm_tune_malloc(void)
 int cr_fsm_init(struct cr_fsm *fsm)
 {
     memset(fsm, 0, sizeof *fsm);
+    fsm->child.fd = -1;
+    fsm->child.pidfd = -1;
     fsm->state = cr_state_new();
     if (fsm->state == NULL) {
         return RAFT_NOMEM;
@@ -224,8 +229,14 @@ int cr_fsm_init(struct cr_fsm *fsm)
     return 0;
 }
 
+void cr_fsm_snapshot_abort(struct cr_fsm *fsm)
+{
+    cr_snapshot_child_abort(&fsm->child);
+}
+
 void cr_fsm_close(struct cr_fsm *fsm)
 {
+    cr_snapshot_child_release(&fsm->child);
     cr_state_free(fsm->state);
     fsm->state = NULL;
 }

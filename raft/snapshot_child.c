@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -179,7 +180,25 @@ int cr_snapshot_child_start(struct cr_snapshot_child *c,
     close(fds[1]);
     c->pid = pid;
     c->fd = fds[0];
+    /* Without one (kernels before 5.3) a stop waits for the child. */
+    cr_snapshot_child_release(c);
+    c->pidfd = pidfd_open(pid, 0);
     return 0;
+}
+
+void cr_snapshot_child_abort(struct cr_snapshot_child *c)
+{
+    if (c->pidfd >= 0) {
+        (void)pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0);
+    }
+}
+
+void cr_snapshot_child_release(struct cr_snapshot_child *c)
+{
+    if (c->pidfd >= 0) {
+        close(c->pidfd);
+        c->pidfd = -1;
+    }
 }
 
 /* --- the parent ----------------------------------------------------- */

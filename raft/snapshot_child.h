@@ -28,6 +28,15 @@ int cr_snapshot_child_start(struct cr_snapshot_child *c,
 int cr_snapshot_child_collect(struct cr_snapshot_child *c, size_t chunk,
                               struct raft_buffer **bufs, unsigned *n_bufs);
 
+/* On the loop thread: kills the child if one runs (a collect under way
+ * then sees the pipe end and fails). Safe whenever: the child is named
+ * by a pidfd, which a reaped and recycled pid cannot fool. */
+void cr_snapshot_child_abort(struct cr_snapshot_child *c);
+
+/* On the loop thread, once no collect can be running (finalize, close):
+ * closes the pidfd. */
+void cr_snapshot_child_release(struct cr_snapshot_child *c);
+
 /* Frees what collect returned. */
 void cr_snapshot_chunks_free(struct raft_buffer *v, unsigned n);
 

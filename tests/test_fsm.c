@@ -8,8 +8,10 @@
  * state through restore(), framed as raft stores and sends them or bare
  * as snapshots were before frames; a damaged frame changes nothing.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <lz4frame.h>
 
@@ -215,6 +217,34 @@ TEST(test_restore_takes_the_frame)
     free(b);
 }
 
+/* A stop while the encoder has not finished (on a loaded machine a
+ * child at nice 10 gets little CPU): the stop kills it, and the
+ * collection raft's close waits for ends at once, as a failure. */
+TEST(test_abort_kills_a_stalled_encoder)
+{
+    struct cr_fsm *a = malloc(sizeof *a);
+    struct raft_buffer *bufs = NULL;
+    unsigned n = 0;
+    int status = 0;
+
+    CHECK_INT(cr_fsm_init(a), 0);
+    fill(a->state, NULL);
+    CHECK_INT(a->raft_fsm.snapshot(&a->raft_fsm, &bufs, &n), 0);
+    /* Starved: it makes no progress until killed. */
+    CHECK_INT(kill(a->child.pid, SIGSTOP), 0);
+    CHECK_INT(waitpid(a->child.pid, &status, WUNTRACED), a->child.pid);
+    CHECK(WIFSTOPPED(status));
+    cr_fsm_snapshot_abort(a);
+    CHECK_INT(a->raft_fsm.snapshot_async(&a->raft_fsm, &bufs, &n), RAFT_IOERR);
+    CHECK(bufs == NULL);
+    CHECK_INT(a->child.pid, 0); /* reaped */
+    CHECK_INT(a->raft_fsm.snapshot_finalize(&a->raft_fsm, &bufs, &n), 0);
+    CHECK_INT(a->snapshots_taken, 0);
+    CHECK_INT(a->child.pidfd, -1);
+    cr_fsm_close(a);
+    free(a);
+}
+
 TEST(test_corrupt_restore_keeps_state)
 {
     struct cr_fsm *a = malloc(sizeof *a);
@@ -239,6 +269,7 @@ int main(void)
     RUN(test_snapshot_in_chunks_restores);
     RUN(test_small_state_one_chunk);
     RUN(test_restore_takes_the_frame);
+    RUN(test_abort_kills_a_stalled_encoder);
     RUN(test_corrupt_restore_keeps_state);
     return HARNESS_DONE();
 }

@@ -32,6 +32,7 @@ struct cr_fsm_slot {
 struct cr_snapshot_child {
     pid_t pid; /* 0: none running */
     int fd;    /* read end of its pipe */
+    int pidfd; /* the child, safe to signal until closed; -1: none */
 };
 
 struct cr_fsm;
@@ -67,6 +68,12 @@ int cr_fsm_init(struct cr_fsm *fsm);
  * calls it once at start. */
 void cr_fsm_tune_malloc(void);
 void cr_fsm_close(struct cr_fsm *fsm);
+
+/* On the loop thread, when the node stops: kills a snapshot encoder
+ * still running, so that neither raft's close (which waits for the
+ * collecting pool thread) nor the process waits for it. The snapshot
+ * then fails, as any snapshot interrupted by a stop. */
+void cr_fsm_snapshot_abort(struct cr_fsm *fsm);
 
 /* The result of applying the entry at @index, if still in the ring. */
 const struct cr_apply_result *cr_fsm_result(const struct cr_fsm *fsm,
