@@ -6,8 +6,9 @@
  *
  * At each size it prints: apply cost per upload (the catch-up/replay
  * rate), authentication lookup time (cr_auth_authenticate: SHA-256 of
- * the presented DER + one hash probe, for certificates picked at random
- * across the whole registry, so cache misses count), the bare probe
+ * the presented DER with the probe for its entry overlapped, for
+ * certificates picked at random across the whole registry, so cache
+ * misses count), the bare probe
  * (cr_state_cert_find by thumbprint), resident memory per certificate
  * beyond its DER (RSS growth / certificates, minus the DER length; and
  * the same from malloc's own count of bytes in use), and

@@ -4,8 +4,8 @@
  *
  * The same predicates serve the HTTP layer, which fails fast, and
  * apply(), which decides for real at the command's log index. A
- * registered certificate costs its SHA-256 and one probe of the thumb
- * index; only an unregistered one is parsed, for the join, implicit trust
+ * registered certificate costs its SHA-256, with the probe for its
+ * entry overlapped (der_lookup.c); only an unregistered one is parsed, for the join, implicit trust
  * (one probe of the pin index, trust_implicit.c) and client CA
  * (client_ca.c) steps.
  */
@@ -254,14 +254,10 @@ enum cr_status cr_auth_authenticate_chain(const struct cr_state *st,
                             "no client certificate was presented; connect "
                             "with a certificate registered in this cluster");
     }
-    if (!cr_thumb_digest(der, len, digest)) {
+    if (!cr_registry_find_der(&st->reg, der, len, digest, &n)) {
         memset(out, 0, sizeof *out);
         return cr_error_set(err, CR_ENOMEM, "out of memory");
     }
-    /* The probe by the binary digest goes first; the hex form, needed
-     * for the identity either way, comes after it so that it can overlap
-     * the probe's cache misses. */
-    n = cr_registry_find_digest(&st->reg, digest);
     cr_hex_upper(digest, CR_DIGEST_LEN, thumb);
     identity_init(out, thumb);
     if (n != NULL) {

@@ -1,8 +1,9 @@
 /*
  * registry.c - certificate entries and collections.
  *
- * Entries live in the thumb index (thumb_index.c) by binary thumbprint,
- * because every request's authentication looks one up, in an ordered map
+ * Entries live in two tag indexes (tag_index.c), by binary thumbprint
+ * and by a hash of their DER, because every request's authentication
+ * looks one up (der_lookup.c), in an ordered map
  * for listings and snapshots that must come out the same on every node,
  * and in the pin index (pin_index.c) for implicit trust.
  */
@@ -149,6 +150,34 @@ void cr_cert_node_free(struct cr_cert_node *n)
     free(n);
 }
 
+/* The by_digest tag: a SHA-256 is uniform already, its first 8 bytes
+ * (big-endian, so that home slots follow thumbprint order) will do. */
+static uint64_t digest_tag(const unsigned char *digest)
+{
+    uint64_t t = 0;
+    size_t i;
+
+    for (i = 0; i < 8; i++) {
+        t = t << 8 | digest[i];
+    }
+    return t;
+}
+
+struct cr_cert_node *cr_registry_find_digest(const struct cr_registry *reg,
+                                             const unsigned char *digest)
+{
+    uint64_t tag = digest_tag(digest);
+    size_t pos = cr_tag_index_home(&reg->by_digest, tag);
+    struct cr_cert_node *n;
+
+    while ((n = cr_tag_index_next(&reg->by_digest, tag, &pos)) != NULL) {
+        if (memcmp(n->digest, digest, CR_DIGEST_LEN) == 0) {
+            return n;
+        }
+    }
+    return NULL;
+}
+
 struct cr_cert_node *cr_registry_find(const struct cr_registry *reg,
                                       const char *thumbprint)
 {
@@ -158,39 +187,50 @@ struct cr_cert_node *cr_registry_find(const struct cr_registry *reg,
         thumbprint[CR_THUMBPRINT_LEN] != '\0') {
         return NULL;
     }
-    return cr_thumb_index_find(&reg->by_digest, digest);
-}
-
-struct cr_cert_node *cr_registry_find_digest(const struct cr_registry *reg,
-                                             const unsigned char *digest)
-{
-    return cr_thumb_index_find(&reg->by_digest, digest);
+    return cr_registry_find_digest(reg, digest);
 }
 
 int cr_registry_reserve(struct cr_registry *reg, size_t n)
 {
-    return cr_thumb_index_reserve(&reg->by_digest, n);
+    return cr_tag_index_reserve(&reg->by_digest, n) != 0 ||
+                   cr_tag_index_reserve(&reg->by_der, n) != 0
+               ? -1
+               : 0;
+}
+
+static void tag_indexes_remove(struct cr_registry *reg,
+                               const struct cr_cert_node *n)
+{
+    cr_tag_index_remove(&reg->by_digest, digest_tag(n->digest), n);
+    cr_tag_index_remove(&reg->by_der,
+                        cr_registry_der_tag(reg, n->e.der, n->e.der_len), n);
 }
 
 int cr_registry_insert(struct cr_registry *reg, struct cr_cert_node *n)
 {
     if (!cr_thumb_from_hex(n->e.thumbprint, n->digest) ||
-        cr_thumb_index_add(&reg->by_digest, n) != 0) {
+        cr_tag_index_add(&reg->by_digest, digest_tag(n->digest), n) != 0) {
+        return -1;
+    }
+    if (cr_tag_index_add(&reg->by_der,
+                         cr_registry_der_tag(reg, n->e.der, n->e.der_len),
+                         n) != 0) {
+        cr_tag_index_remove(&reg->by_digest, digest_tag(n->digest), n);
         return -1;
     }
     n->order.key = n->e.thumbprint;
     if (cr_omap_insert(&reg->order, &n->order) != NULL) {
         /* A duplicate is a bug of the caller; undo and report. */
-        cr_thumb_index_remove(&reg->by_digest, n);
+        tag_indexes_remove(reg, n);
         return -1;
     }
     if (cr_pin_index_add(reg, n) != 0) {
-        cr_thumb_index_remove(&reg->by_digest, n);
+        tag_indexes_remove(reg, n);
         cr_omap_remove(&reg->order, n->e.thumbprint);
         return -1;
     }
     if (cr_expiry_index_add(reg, n) != 0) {
-        cr_thumb_index_remove(&reg->by_digest, n);
+        tag_indexes_remove(reg, n);
         cr_omap_remove(&reg->order, n->e.thumbprint);
         cr_pin_index_remove(reg, n);
         return -1;
@@ -200,7 +240,7 @@ int cr_registry_insert(struct cr_registry *reg, struct cr_cert_node *n)
 
 void cr_registry_unlink(struct cr_registry *reg, struct cr_cert_node *n)
 {
-    cr_thumb_index_remove(&reg->by_digest, n);
+    tag_indexes_remove(reg, n);
     cr_omap_remove(&reg->order, n->e.thumbprint);
     cr_pin_index_remove(reg, n);
     cr_expiry_index_remove(reg, n);
@@ -247,7 +287,8 @@ static void release_node(struct cr_omap_node *o)
 
 void cr_registry_free(struct cr_registry *reg)
 {
-    cr_thumb_index_free(&reg->by_digest);
+    cr_tag_index_free(&reg->by_digest);
+    cr_tag_index_free(&reg->by_der);
     cr_pin_index_free(reg);
     cr_expiry_index_free(reg);
     cr_omap_clear(&reg->order, release_node);

@@ -462,7 +462,7 @@ static enum cr_status read_certs(struct reader *r, struct cr_state *st,
 {
     uint64_t i, room = (r->len - r->pos) / CERT_RECORD_MIN;
 
-    /* The thumb index sized once, not grown through every doubling. The
+    /* The tag indexes sized once, not grown through every doubling. The
      * header's count is unchecked until the records are read: reserve no
      * more than the remaining bytes can hold; should even that fail, the
      * index grows as the entries go in. */

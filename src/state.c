@@ -12,6 +12,7 @@ struct cr_state *cr_state_new(void)
 
     if (st != NULL) {
         cr_audit_init(&st->audit, CR_AUDIT_DEFAULT_CAPACITY);
+        cr_registry_seed(&st->reg);
     }
     return st;
 }
@@ -48,7 +49,7 @@ void cr_state_swap(struct cr_state *a, struct cr_state *b)
 
     *a = *b;
     *b = tmp;
-    /* Neither uthash nor the thumb index keeps a back pointer to the
+    /* Neither uthash nor the tag indexes keep a back pointer to the
      * struct holding it, so moving them between structs is safe. The
      * purge report moves too: after a restore it is the fresh state's,
      * empty. */

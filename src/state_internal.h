@@ -51,16 +51,22 @@ struct cr_cert_node {
     struct cr_cert_node *exp_prev, *exp_next; /* same expiry day */
 };
 
-/* Entries by digest (thumb_index.c). */
-struct cr_thumb_index {
-    struct cr_thumb_slot *slots; /* 2^bits of them, or NULL */
+/* Entries by a 64-bit tag (tag_index.c). */
+struct cr_tag_index {
+    struct cr_tag_slot *slots; /* 2^bits of them, or NULL */
     size_t mask;                 /* 2^bits - 1 */
     unsigned bits;
     size_t count;
 };
 
 struct cr_registry {
-    struct cr_thumb_index by_digest; /* the same nodes, by thumbprint */
+    struct cr_tag_index by_digest; /* the same nodes, by thumbprint */
+    /* ... and by a hash of their DER seeded with der_seed, so that
+     * authentication finds the slot before the digest is computed
+     * (der_lookup.c). Random per state: registering certificates whose
+     * hashes collide cannot be planned. */
+    struct cr_tag_index by_der;
+    uint64_t der_seed;
     struct cr_omap order;            /* all nodes, thumbprint order */
     struct cr_cert_node *by_pin;     /* uthash head (hh_pin), key e.pin */
     struct cr_expiry_day *by_expiry; /* uthash of days (expiry_index.c) */
@@ -183,21 +189,38 @@ void cr_registry_drop_collection(struct cr_registry *reg,
 void cr_registry_drop_secondary(struct cr_registry *reg,
                                 struct cr_cert_node *s);
 
-/* --- thumb_index.c, thumb_digest.c ---------------------------------- */
+/* --- tag_index.c, der_lookup.c, thumb_digest.c ----------------------- */
 
 /* Room for @n entries without growing (restore knows the count). 0, or
  * -1 when out of memory (the table is unchanged). */
-int cr_thumb_index_reserve(struct cr_thumb_index *t, size_t n);
-/* 0, or -1 when out of memory (nothing added). A digest present
- * already goes in beside the other one: the registry rejects duplicates
- * through its ordered map and removes this node again. */
-int cr_thumb_index_add(struct cr_thumb_index *t, struct cr_cert_node *n);
+int cr_tag_index_reserve(struct cr_tag_index *t, size_t n);
+/* 0, or -1 when out of memory (nothing added). Equal tags go in beside
+ * each other; callers compare the whole key of each candidate. */
+int cr_tag_index_add(struct cr_tag_index *t, uint64_t tag,
+                     struct cr_cert_node *n);
 /* Allocates nothing; cannot fail. */
-void cr_thumb_index_remove(struct cr_thumb_index *t,
-                           const struct cr_cert_node *n);
-struct cr_cert_node *cr_thumb_index_find(const struct cr_thumb_index *t,
-                                         const unsigned char *digest);
-void cr_thumb_index_free(struct cr_thumb_index *t);
+void cr_tag_index_remove(struct cr_tag_index *t, uint64_t tag,
+                         const struct cr_cert_node *n);
+/* A lookup of @tag: *pos = cr_tag_index_home(), then each call of
+ * cr_tag_index_next() returns the next node with that tag, NULL at the
+ * end of the run. cr_tag_index_prefetch() asks for the home slot's
+ * cache line ahead of the lookup. */
+size_t cr_tag_index_home(const struct cr_tag_index *t, uint64_t tag);
+struct cr_cert_node *cr_tag_index_next(const struct cr_tag_index *t,
+                                       uint64_t tag, size_t *pos);
+void cr_tag_index_prefetch(const struct cr_tag_index *t, uint64_t tag);
+void cr_tag_index_free(struct cr_tag_index *t);
+
+/* A new registry's by_der seed, from OpenSSL's random generator. */
+void cr_registry_seed(struct cr_registry *reg);
+/* The by_der tag of @der in @reg. */
+uint64_t cr_registry_der_tag(const struct cr_registry *reg,
+                             const unsigned char *der, size_t len);
+/* The entry registered for certificate @der, or NULL, and its SHA-256
+ * into @digest; false only when OpenSSL fails to allocate. */
+bool cr_registry_find_der(const struct cr_registry *reg,
+                          const unsigned char *der, size_t len,
+                          unsigned char *digest, struct cr_cert_node **out);
 
 /* SHA-256 of @der into @digest (CR_DIGEST_LEN bytes); false only when
  * OpenSSL fails to allocate. */

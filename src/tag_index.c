@@ -1,19 +1,20 @@
 /*
- * thumb_index.c - registered entries by binary thumbprint (SHA-256).
+ * tag_index.c - registered entries by a 64-bit tag: the registry keeps
+ * two of these, by the first 8 bytes of the SHA-256 thumbprint and by a
+ * seeded hash of the DER (registry.c, der_lookup.c).
  *
- * Every request's authentication looks its certificate up here, so at a
+ * Every request's authentication looks its certificate up, so at a
  * million entries a lookup must cost as few cache misses as possible.
- * A SHA-256 digest is uniformly distributed already: its first 8 bytes
- * are the slot tag, and the tag's top bits pick the home slot, without
- * hashing. The table is open addressing with linear probing over (tag,
- * node) pairs, at most half full, so a lookup is one cache line of the
- * table plus the node, where the whole digest is compared. Deletion
- * shifts the following run back (no tombstones), so removing never
- * allocates and cannot fail.
+ * Tags are uniformly distributed already: their top bits pick the home
+ * slot, without hashing. The table is open addressing with linear
+ * probing over (tag, node) pairs, at most half full, so a lookup is one
+ * cache line of the table plus the node, where the caller compares the
+ * whole key. Deletion shifts the following run back (no tombstones), so
+ * removing never allocates and cannot fail.
  *
- * Home slots by the top bits keep the table in thumbprint order, apart
- * from runs: a snapshot restore, which inserts in that order, and a
- * rehash walk the table front to back instead of at random.
+ * Home slots by the top bits keep the digest table in thumbprint order,
+ * apart from runs: a snapshot restore, which inserts in that order, and
+ * a rehash walk the table front to back instead of at random.
  *
  * Nothing here influences any output: iteration order comes from the
  * registry's ordered map, never from this table.
@@ -24,30 +25,19 @@
 
 #include "state_internal.h"
 
-struct cr_thumb_slot {
-    uint64_t tag;              /* first 8 bytes of the digest, big-endian */
+struct cr_tag_slot {
+    uint64_t tag;
     struct cr_cert_node *node; /* NULL: empty */
 };
 
 #define MIN_BITS 4u /* 16 slots */
 
-static uint64_t tag_of(const unsigned char *digest)
-{
-    uint64_t t = 0;
-    size_t i;
-
-    for (i = 0; i < 8; i++) {
-        t = t << 8 | digest[i];
-    }
-    return t;
-}
-
-static size_t home(const struct cr_thumb_index *t, uint64_t tag)
+static size_t home(const struct cr_tag_index *t, uint64_t tag)
 {
     return (size_t)(tag >> (64 - t->bits));
 }
 
-static void place(struct cr_thumb_index *t, uint64_t tag,
+static void place(struct cr_tag_index *t, uint64_t tag,
                   struct cr_cert_node *n)
 {
     size_t i = home(t, tag);
@@ -60,9 +50,9 @@ static void place(struct cr_thumb_index *t, uint64_t tag,
 }
 
 /* Move every entry into a table of 2^@bits slots. */
-static int rehash(struct cr_thumb_index *t, unsigned bits)
+static int rehash(struct cr_tag_index *t, unsigned bits)
 {
-    struct cr_thumb_index to = {
+    struct cr_tag_index to = {
         .mask = ((size_t)1 << bits) - 1, .bits = bits, .count = t->count};
     size_t i;
 
@@ -79,9 +69,9 @@ static int rehash(struct cr_thumb_index *t, unsigned bits)
     return 0;
 }
 
-int cr_thumb_index_reserve(struct cr_thumb_index *t, size_t n)
+int cr_tag_index_reserve(struct cr_tag_index *t, size_t n)
 {
-    size_t max = SIZE_MAX / 2 / sizeof(struct cr_thumb_slot);
+    size_t max = SIZE_MAX / 2 / sizeof(struct cr_tag_slot);
     unsigned bits = MIN_BITS;
 
     while (((size_t)1 << bits) / 2 < n) {
@@ -96,45 +86,57 @@ int cr_thumb_index_reserve(struct cr_thumb_index *t, size_t n)
     return rehash(t, bits);
 }
 
-int cr_thumb_index_add(struct cr_thumb_index *t, struct cr_cert_node *n)
+int cr_tag_index_add(struct cr_tag_index *t, uint64_t tag,
+                     struct cr_cert_node *n)
 {
     if ((t->slots == NULL || t->count + 1 > (t->mask + 1) / 2) &&
-        cr_thumb_index_reserve(t, t->count + 1) != 0) {
+        cr_tag_index_reserve(t, t->count + 1) != 0) {
         return -1;
     }
-    place(t, tag_of(n->digest), n);
+    place(t, tag, n);
     t->count++;
     return 0;
 }
 
-struct cr_cert_node *cr_thumb_index_find(const struct cr_thumb_index *t,
-                                         const unsigned char *digest)
+size_t cr_tag_index_home(const struct cr_tag_index *t, uint64_t tag)
 {
-    uint64_t tag = tag_of(digest);
+    return t->slots != NULL ? home(t, tag) : 0;
+}
+
+void cr_tag_index_prefetch(const struct cr_tag_index *t, uint64_t tag)
+{
+    if (t->slots != NULL) {
+        __builtin_prefetch(&t->slots[home(t, tag)]);
+    }
+}
+
+struct cr_cert_node *cr_tag_index_next(const struct cr_tag_index *t,
+                                       uint64_t tag, size_t *pos)
+{
     size_t i;
 
     if (t->slots == NULL) {
         return NULL;
     }
-    for (i = home(t, tag); t->slots[i].node != NULL; i = (i + 1) & t->mask) {
-        if (t->slots[i].tag == tag &&
-            memcmp(t->slots[i].node->digest, digest, CR_DIGEST_LEN) == 0) {
+    for (i = *pos; t->slots[i].node != NULL; i = (i + 1) & t->mask) {
+        if (t->slots[i].tag == tag) {
+            *pos = (i + 1) & t->mask;
             return t->slots[i].node;
         }
     }
+    *pos = i;
     return NULL;
 }
 
-void cr_thumb_index_remove(struct cr_thumb_index *t,
-                           const struct cr_cert_node *n)
+void cr_tag_index_remove(struct cr_tag_index *t, uint64_t tag,
+                         const struct cr_cert_node *n)
 {
     size_t mask = t->mask, i, j;
 
     if (t->slots == NULL) {
         return;
     }
-    for (i = home(t, tag_of(n->digest)); t->slots[i].node != n;
-         i = (i + 1) & mask) {
+    for (i = home(t, tag); t->slots[i].node != n; i = (i + 1) & mask) {
         if (t->slots[i].node == NULL) {
             return; /* not in the table */
         }
@@ -151,7 +153,7 @@ void cr_thumb_index_remove(struct cr_thumb_index *t,
     t->count--;
 }
 
-void cr_thumb_index_free(struct cr_thumb_index *t)
+void cr_tag_index_free(struct cr_tag_index *t)
 {
     free(t->slots);
     memset(t, 0, sizeof *t);
