@@ -57,10 +57,9 @@ static bool collection_expired(const struct cr_registry *reg,
     return true;
 }
 
-static bool purge_visit(struct cr_omap_node *o, void *arg)
+static bool purge_visit(struct cr_cert_node *n, void *arg)
 {
     struct purge_scan *ps = arg;
-    struct cr_cert_node *n = CR_OMAP_ENTRY(o, struct cr_cert_node, order);
     struct apply_ctx *c = ps->c;
 
     if (n->e.primary[0] != '\0' ||
@@ -108,7 +107,7 @@ enum cr_status cr_apply_cert_purge(struct apply_ctx *c)
     memset(&ps, 0, sizeof ps);
     ps.c = c;
     ps.now_s = cr_ms_to_s(c->cmd->time_ms);
-    cr_omap_walk(&reg->order, NULL, true, purge_visit, &ps);
+    cr_tag_index_walk(&reg->by_digest, purge_visit, &ps);
     if (!ps.oom && ps.n_thumbs > 0 &&
         (thumbs = malloc(ps.n_thumbs * sizeof *thumbs)) == NULL) {
         ps.oom = true;

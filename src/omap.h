@@ -1,8 +1,8 @@
 /*
  * omap.h - an intrusive ordered map from C strings (AVL tree).
  *
- * Listings must come out in a stable, sorted order on every node (the
- * certificate list, documents by id prefix, snapshots), and 100k+
+ * Listings must come out in a stable, sorted order on every node
+ * (documents by id prefix, databases, ETL tasks, snapshots), and 100k+
  * documents rule out sorted arrays. Nodes are embedded in the owning
  * struct, so insertion never allocates and cannot fail half-way; keys
  * point into the owner and compare with strcmp (byte order).

@@ -1,9 +1,10 @@
 /*
  * registry.c - certificate entries and collections.
  *
- * Entries live in two tag indexes (tag_index.c), by binary thumbprint
- * and by a hash of their DER, because every request's authentication
- * looks one up (der_lookup.c), in an ordered map
+ * Entries live in two tag indexes (tag_index.c): by binary thumbprint,
+ * which is also the thumbprint order that listings and snapshots must
+ * show the same on every node, and by a hash of their DER, because every
+ * request's authentication looks one up (der_lookup.c); and
  * for listings and snapshots that must come out the same on every node,
  * and in the pin index (pin_index.c) for implicit trust.
  */
@@ -132,7 +133,6 @@ struct cr_cert_node *cr_cert_node_new(struct cr_cert_info *info,
     info->der_len = 0;
     e->added_index = index;
     e->added_ms = time_ms;
-    n->order.key = e->thumbprint;
     return n;
 }
 
@@ -209,7 +209,10 @@ static void tag_indexes_remove(struct cr_registry *reg,
 int cr_registry_insert(struct cr_registry *reg, struct cr_cert_node *n)
 {
     if (!cr_thumb_from_hex(n->e.thumbprint, n->digest) ||
-        cr_tag_index_add(&reg->by_digest, digest_tag(n->digest), n) != 0) {
+        cr_registry_find_digest(reg, n->digest) != NULL) {
+        return -1; /* a duplicate is a bug of the caller */
+    }
+    if (cr_tag_index_add(&reg->by_digest, digest_tag(n->digest), n) != 0) {
         return -1;
     }
     if (cr_tag_index_add(&reg->by_der,
@@ -218,20 +221,12 @@ int cr_registry_insert(struct cr_registry *reg, struct cr_cert_node *n)
         cr_tag_index_remove(&reg->by_digest, digest_tag(n->digest), n);
         return -1;
     }
-    n->order.key = n->e.thumbprint;
-    if (cr_omap_insert(&reg->order, &n->order) != NULL) {
-        /* A duplicate is a bug of the caller; undo and report. */
-        tag_indexes_remove(reg, n);
-        return -1;
-    }
     if (cr_pin_index_add(reg, n) != 0) {
         tag_indexes_remove(reg, n);
-        cr_omap_remove(&reg->order, n->e.thumbprint);
         return -1;
     }
     if (cr_expiry_index_add(reg, n) != 0) {
         tag_indexes_remove(reg, n);
-        cr_omap_remove(&reg->order, n->e.thumbprint);
         cr_pin_index_remove(reg, n);
         return -1;
     }
@@ -241,7 +236,6 @@ int cr_registry_insert(struct cr_registry *reg, struct cr_cert_node *n)
 void cr_registry_unlink(struct cr_registry *reg, struct cr_cert_node *n)
 {
     tag_indexes_remove(reg, n);
-    cr_omap_remove(&reg->order, n->e.thumbprint);
     cr_pin_index_remove(reg, n);
     cr_expiry_index_remove(reg, n);
 }
@@ -280,18 +274,20 @@ void cr_registry_drop_secondary(struct cr_registry *reg,
     cr_cert_node_free(s);
 }
 
-static void release_node(struct cr_omap_node *o)
+static bool release_node(struct cr_cert_node *n, void *arg)
 {
-    cr_cert_node_free(CR_OMAP_ENTRY(o, struct cr_cert_node, order));
+    (void)arg;
+    cr_cert_node_free(n);
+    return true;
 }
 
 void cr_registry_free(struct cr_registry *reg)
 {
-    cr_tag_index_free(&reg->by_digest);
-    cr_tag_index_free(&reg->by_der);
     cr_pin_index_free(reg);
     cr_expiry_index_free(reg);
-    cr_omap_clear(&reg->order, release_node);
+    cr_tag_index_walk(&reg->by_digest, release_node, NULL);
+    cr_tag_index_free(&reg->by_digest);
+    cr_tag_index_free(&reg->by_der);
     free(reg->cluster);
     reg->cluster = NULL;
     reg->n_cluster = 0;
@@ -365,7 +361,7 @@ const struct cr_cert_entry *cr_state_cert_primary(const struct cr_state *st,
 
 size_t cr_state_cert_count(const struct cr_state *st)
 {
-    return st->reg.order.count;
+    return st->reg.by_digest.count;
 }
 
 struct cert_visit {
@@ -373,11 +369,11 @@ struct cert_visit {
     void *arg;
 };
 
-static bool cert_visit(struct cr_omap_node *o, void *arg)
+static bool cert_visit(struct cr_cert_node *n, void *arg)
 {
     struct cert_visit *v = arg;
 
-    return v->fn(&CR_OMAP_ENTRY(o, struct cr_cert_node, order)->e, v->arg);
+    return v->fn(&n->e, v->arg);
 }
 
 void cr_state_cert_foreach(const struct cr_state *st, cr_cert_visit_fn fn,
@@ -385,7 +381,7 @@ void cr_state_cert_foreach(const struct cr_state *st, cr_cert_visit_fn fn,
 {
     struct cert_visit v = {fn, arg};
 
-    cr_omap_walk(&st->reg.order, NULL, true, cert_visit, &v);
+    cr_tag_index_walk(&st->reg.by_digest, cert_visit, &v);
 }
 
 size_t cr_state_cluster_cert_count(const struct cr_state *st)

@@ -258,7 +258,7 @@ static void pack_header(msgpack_packer *pk, const struct cr_state *st)
     cr_mp_pack_str(pk, "ai");
     msgpack_pack_uint64(pk, st->applied_index);
     cr_mp_pack_str(pk, "nc");
-    msgpack_pack_uint64(pk, st->reg.order.count);
+    msgpack_pack_uint64(pk, st->reg.by_digest.count);
     cr_mp_pack_str(pk, "cl");
     msgpack_pack_array(pk, st->reg.n_cluster);
     for (i = 0; i < st->reg.n_cluster; i++) {

@@ -16,11 +16,18 @@ static bool str_eq(const char *a, const char *b)
     return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
 }
 
-/* The nodes of @m in key order (malloc'ed; NULL for an empty map). */
+/* The nodes of a map or of the registry in their order (malloc'ed). */
 struct collect {
-    struct cr_omap_node **v;
+    void **v;
     size_t n;
 };
+
+static bool collect_alloc(struct collect *c, size_t count)
+{
+    c->n = 0;
+    c->v = malloc((count > 0 ? count : 1) * sizeof *c->v);
+    return c->v != NULL;
+}
 
 static bool collect_visit(struct cr_omap_node *o, void *arg)
 {
@@ -32,9 +39,7 @@ static bool collect_visit(struct cr_omap_node *o, void *arg)
 
 static bool omap_nodes(const struct cr_omap *m, struct collect *c)
 {
-    c->n = 0;
-    c->v = malloc((m->count > 0 ? m->count : 1) * sizeof *c->v);
-    if (c->v == NULL) {
+    if (!collect_alloc(c, m->count)) {
         return false;
     }
     cr_omap_walk(m, NULL, true, collect_visit, c);
@@ -72,13 +77,31 @@ static bool entry_equal(const struct cr_cert_entry *a,
     return true;
 }
 
+static bool cert_collect_visit(struct cr_cert_node *n, void *arg)
+{
+    struct collect *c = arg;
+
+    c->v[c->n++] = n;
+    return true;
+}
+
+/* The entries of @reg in thumbprint order. */
+static bool cert_nodes(const struct cr_registry *reg, struct collect *c)
+{
+    if (!collect_alloc(c, reg->by_digest.count)) {
+        return false;
+    }
+    cr_tag_index_walk(&reg->by_digest, cert_collect_visit, c);
+    return true;
+}
+
 static bool certs_equal(const struct cr_state *a, const struct cr_state *b)
 {
     struct collect ca, cb;
     bool eq;
     size_t i;
 
-    if (a->reg.order.count != b->reg.order.count ||
+    if (a->reg.by_digest.count != b->reg.by_digest.count ||
         a->reg.n_cluster != b->reg.n_cluster) {
         return false;
     }
@@ -87,18 +110,17 @@ static bool certs_equal(const struct cr_state *a, const struct cr_state *b)
             return false;
         }
     }
-    if (!omap_nodes(&a->reg.order, &ca)) {
+    if (!cert_nodes(&a->reg, &ca)) {
         return false;
     }
-    if (!omap_nodes(&b->reg.order, &cb)) {
+    if (!cert_nodes(&b->reg, &cb)) {
         free(ca.v);
         return false;
     }
     eq = ca.n == cb.n;
     for (i = 0; eq && i < ca.n; i++) {
-        eq = entry_equal(
-            &CR_OMAP_ENTRY(ca.v[i], struct cr_cert_node, order)->e,
-            &CR_OMAP_ENTRY(cb.v[i], struct cr_cert_node, order)->e);
+        eq = entry_equal(&((struct cr_cert_node *)ca.v[i])->e,
+                         &((struct cr_cert_node *)cb.v[i])->e);
     }
     free(ca.v);
     free(cb.v);

@@ -35,9 +35,9 @@ static inline int64_t cr_ms_to_s(int64_t ms)
 /* SHA-256, the binary form of a thumbprint. */
 #define CR_DIGEST_LEN 32
 
-/* One registered certificate: its thumbprint in binary (the thumb
- * index's key), the public entry, its place in the thumbprint order, and
- * its place in the pin index: one entry per pin is in the by_pin hash,
+/* One registered certificate: its thumbprint in binary (the key of the
+ * registry's by_digest index, whose order is thumbprint order), the
+ * public entry, and its place in the pin index: one entry per pin is in the by_pin hash,
  * the others with the same pin hang off it through pin_next. That list's
  * order is insertion order, which differs between a node that applied
  * the log and one that restored a snapshot: readers choose among its
@@ -45,29 +45,29 @@ static inline int64_t cr_ms_to_s(int64_t ms)
 struct cr_cert_node {
     unsigned char digest[CR_DIGEST_LEN];
     struct cr_cert_entry e;
-    struct cr_omap_node order;
     UT_hash_handle hh_pin;
     struct cr_cert_node *pin_next;
     struct cr_cert_node *exp_prev, *exp_next; /* same expiry day */
 };
 
-/* Entries by a 64-bit tag (tag_index.c). */
+/* Entries by a 64-bit tag, in (tag, digest) order (tag_index.c). */
 struct cr_tag_index {
-    struct cr_tag_slot *slots; /* 2^bits of them, or NULL */
-    size_t mask;                 /* 2^bits - 1 */
+    struct cr_tag_slot *slots; /* total of them, or NULL */
+    size_t size;               /* 2^bits home slots ... */
+    size_t total;              /* ... and the slack after them */
     unsigned bits;
     size_t count;
 };
 
 struct cr_registry {
-    struct cr_tag_index by_digest; /* the same nodes, by thumbprint */
+    /* Every entry, by binary thumbprint and in thumbprint order. */
+    struct cr_tag_index by_digest;
     /* ... and by a hash of their DER seeded with der_seed, so that
      * authentication finds the slot before the digest is computed
      * (der_lookup.c). Random per state: registering certificates whose
      * hashes collide cannot be planned. */
     struct cr_tag_index by_der;
     uint64_t der_seed;
-    struct cr_omap order;            /* all nodes, thumbprint order */
     struct cr_cert_node *by_pin;     /* uthash head (hh_pin), key e.pin */
     struct cr_expiry_day *by_expiry; /* uthash of days (expiry_index.c) */
     /* Cluster certificates (thumbprints of ClusterNode entries), newest
@@ -209,6 +209,11 @@ size_t cr_tag_index_home(const struct cr_tag_index *t, uint64_t tag);
 struct cr_cert_node *cr_tag_index_next(const struct cr_tag_index *t,
                                        uint64_t tag, size_t *pos);
 void cr_tag_index_prefetch(const struct cr_tag_index *t, uint64_t tag);
+/* Calls @fn for each node in (tag, digest) order until it returns false;
+ * false when it did. @fn must not change the index. */
+bool cr_tag_index_walk(const struct cr_tag_index *t,
+                       bool (*fn)(struct cr_cert_node *n, void *arg),
+                       void *arg);
 void cr_tag_index_free(struct cr_tag_index *t);
 
 /* A new registry's by_der seed, from OpenSSL's random generator. */

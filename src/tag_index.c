@@ -1,7 +1,8 @@
 /*
- * tag_index.c - registered entries by a 64-bit tag: the registry keeps
- * two of these, by the first 8 bytes of the SHA-256 thumbprint and by a
- * seeded hash of the DER (registry.c, der_lookup.c).
+ * tag_index.c - registered entries by a 64-bit tag, kept in tag order:
+ * the registry keeps two of these, by the first 8 bytes of the SHA-256
+ * thumbprint (which is also its thumbprint order) and by a seeded hash
+ * of the DER (registry.c, der_lookup.c).
  *
  * Every request's authentication looks its certificate up, so at a
  * million entries a lookup must cost as few cache misses as possible.
@@ -9,15 +10,18 @@
  * slot, without hashing. The table is open addressing with linear
  * probing over (tag, node) pairs, at most half full, so a lookup is one
  * cache line of the table plus the node, where the caller compares the
- * whole key. Deletion shifts the following run back (no tombstones), so
- * removing never allocates and cannot fail.
+ * whole key.
  *
- * Home slots by the top bits keep the digest table in thumbprint order,
- * apart from runs: a snapshot restore, which inserts in that order, and
- * a rehash walk the table front to back instead of at random.
- *
- * Nothing here influences any output: iteration order comes from the
- * registry's ordered map, never from this table.
+ * Home slots grow with the tag, and each run of occupied slots is kept
+ * sorted (an insert shifts the rest of its run up by one; a removal
+ * shifts back the entries that may move, which are a prefix of the
+ * rest), so the table read front to back is in (tag, digest) order.
+ * That is the registry's thumbprint order for listings and snapshots: an
+ * insert costs a slot's cache line instead of the ~18 dependent misses
+ * of a balanced tree at a million entries. Runs never wrap around: the
+ * last ones continue into slack slots after the 2^bits home slots, and
+ * the slack grows should a run reach its end (tags that share their top
+ * bits make one run, whatever the table's size).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,38 +34,78 @@ struct cr_tag_slot {
     struct cr_cert_node *node; /* NULL: empty */
 };
 
-#define MIN_BITS 4u /* 16 slots */
+#define MIN_BITS 4u   /* 16 home slots */
+#define MIN_SLACK 32u /* past the last home slot, to begin with */
 
 static size_t home(const struct cr_tag_index *t, uint64_t tag)
 {
     return (size_t)(tag >> (64 - t->bits));
 }
 
-static void place(struct cr_tag_index *t, uint64_t tag,
-                  struct cr_cert_node *n)
+/* Whether (@tag, @n) goes before the entry in @s. Equal tags are rare
+ * for digests and possible for DER hashes: the digest decides. */
+static bool before(uint64_t tag, const struct cr_cert_node *n,
+                   const struct cr_tag_slot *s)
 {
-    size_t i = home(t, tag);
-
-    while (t->slots[i].node != NULL) {
-        i = (i + 1) & t->mask;
-    }
-    t->slots[i].tag = tag;
-    t->slots[i].node = n;
+    return tag < s->tag ||
+           (tag == s->tag && memcmp(n->digest, s->node->digest,
+                                    CR_DIGEST_LEN) < 0);
 }
 
-/* Move every entry into a table of 2^@bits slots. */
-static int rehash(struct cr_tag_index *t, unsigned bits)
+/* Twice the slack, the new slots empty. */
+static int grow_slack(struct cr_tag_index *t)
 {
-    struct cr_tag_index to = {
-        .mask = ((size_t)1 << bits) - 1, .bits = bits, .count = t->count};
-    size_t i;
+    size_t slack = t->total - t->size, total = t->size + 2 * slack;
+    struct cr_tag_slot *s;
 
-    if ((to.slots = calloc(to.mask + 1, sizeof *to.slots)) == NULL) {
+    if (total > SIZE_MAX / sizeof *s ||
+        (s = realloc(t->slots, total * sizeof *s)) == NULL) {
         return -1;
     }
-    for (i = 0; t->slots != NULL && i <= t->mask; i++) {
-        if (t->slots[i].node != NULL) {
-            place(&to, t->slots[i].tag, t->slots[i].node);
+    memset(s + t->total, 0, (total - t->total) * sizeof *s);
+    t->slots = s;
+    t->total = total;
+    return 0;
+}
+
+/* Put (@tag, @n) in its place in its run. */
+static int place(struct cr_tag_index *t, uint64_t tag, struct cr_cert_node *n)
+{
+    size_t i = home(t, tag), end;
+
+    while (i < t->total && t->slots[i].node != NULL &&
+           !before(tag, n, &t->slots[i])) {
+        i++;
+    }
+    for (end = i; end < t->total && t->slots[end].node != NULL; end++) {
+    }
+    if (end == t->total && grow_slack(t) != 0) {
+        return -1;
+    }
+    memmove(&t->slots[i + 1], &t->slots[i], (end - i) * sizeof *t->slots);
+    t->slots[i].tag = tag;
+    t->slots[i].node = n;
+    return 0;
+}
+
+/* Move every entry into a table of 2^@bits home slots. They come in
+ * order, so each goes at the end of its run. */
+static int rehash(struct cr_tag_index *t, unsigned bits)
+{
+    struct cr_tag_index to = {.size = (size_t)1 << bits,
+                              .total = ((size_t)1 << bits) + MIN_SLACK,
+                              .bits = bits,
+                              .count = t->count};
+    size_t i;
+
+    if ((to.slots = calloc(to.total, sizeof *to.slots)) == NULL) {
+        return -1;
+    }
+    for (i = 0; t->slots != NULL && i < t->total; i++) {
+        if (t->slots[i].node != NULL &&
+            place(&to, t->slots[i].tag, t->slots[i].node) != 0) {
+            free(to.slots);
+            return -1;
         }
     }
     free(t->slots);
@@ -71,7 +115,7 @@ static int rehash(struct cr_tag_index *t, unsigned bits)
 
 int cr_tag_index_reserve(struct cr_tag_index *t, size_t n)
 {
-    size_t max = SIZE_MAX / 2 / sizeof(struct cr_tag_slot);
+    size_t max = SIZE_MAX / 4 / sizeof(struct cr_tag_slot);
     unsigned bits = MIN_BITS;
 
     while (((size_t)1 << bits) / 2 < n) {
@@ -89,11 +133,13 @@ int cr_tag_index_reserve(struct cr_tag_index *t, size_t n)
 int cr_tag_index_add(struct cr_tag_index *t, uint64_t tag,
                      struct cr_cert_node *n)
 {
-    if ((t->slots == NULL || t->count + 1 > (t->mask + 1) / 2) &&
+    if ((t->slots == NULL || t->count + 1 > t->size / 2) &&
         cr_tag_index_reserve(t, t->count + 1) != 0) {
         return -1;
     }
-    place(t, tag, n);
+    if (place(t, tag, n) != 0) {
+        return -1;
+    }
     t->count++;
     return 0;
 }
@@ -118,9 +164,12 @@ struct cr_cert_node *cr_tag_index_next(const struct cr_tag_index *t,
     if (t->slots == NULL) {
         return NULL;
     }
-    for (i = *pos; t->slots[i].node != NULL; i = (i + 1) & t->mask) {
+    /* Runs are sorted: past a greater tag there is no equal one. */
+    for (i = *pos; i < t->total && t->slots[i].node != NULL &&
+                   t->slots[i].tag <= tag;
+         i++) {
         if (t->slots[i].tag == tag) {
-            *pos = (i + 1) & t->mask;
+            *pos = i + 1;
             return t->slots[i].node;
         }
     }
@@ -131,26 +180,39 @@ struct cr_cert_node *cr_tag_index_next(const struct cr_tag_index *t,
 void cr_tag_index_remove(struct cr_tag_index *t, uint64_t tag,
                          const struct cr_cert_node *n)
 {
-    size_t mask = t->mask, i, j;
+    size_t i;
 
     if (t->slots == NULL) {
         return;
     }
-    for (i = home(t, tag); t->slots[i].node != n; i = (i + 1) & mask) {
-        if (t->slots[i].node == NULL) {
+    for (i = home(t, tag); t->slots[i].node != n; i++) {
+        if (i + 1 == t->total || t->slots[i].node == NULL) {
             return; /* not in the table */
         }
     }
-    /* Backward shift: an entry later in the run moves into the hole
-     * unless its home slot lies cyclically in (hole, its slot]. */
-    for (j = (i + 1) & mask; t->slots[j].node != NULL; j = (j + 1) & mask) {
-        if (((j - home(t, t->slots[j].tag)) & mask) >= ((j - i) & mask)) {
-            t->slots[i] = t->slots[j];
-            i = j;
+    /* Shift back each following entry whose home is before its slot;
+     * the first one at its home ends it (the rest have later homes). */
+    for (i++; i < t->total && t->slots[i].node != NULL &&
+              home(t, t->slots[i].tag) < i;
+         i++) {
+        t->slots[i - 1] = t->slots[i];
+    }
+    t->slots[i - 1].node = NULL;
+    t->count--;
+}
+
+bool cr_tag_index_walk(const struct cr_tag_index *t,
+                       bool (*fn)(struct cr_cert_node *n, void *arg),
+                       void *arg)
+{
+    size_t i;
+
+    for (i = 0; t->slots != NULL && i < t->total; i++) {
+        if (t->slots[i].node != NULL && !fn(t->slots[i].node, arg)) {
+            return false;
         }
     }
-    t->slots[i].node = NULL;
-    t->count--;
+    return true;
 }
 
 void cr_tag_index_free(struct cr_tag_index *t)

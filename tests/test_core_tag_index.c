@@ -89,21 +89,22 @@ TEST(test_one_home_slot)
     cr_tag_index_free(&t);
 }
 
-TEST(test_wraparound)
+TEST(test_end_of_table)
 {
     struct cr_tag_index t = {0};
-    size_t i, mask;
+    size_t i, size, total;
 
     CHECK_INT(cr_tag_index_reserve(&t, 8), 0);
-    mask = t.mask;
-    /* Runs that start in the last slots continue at slot 0, where entries
-     * whose home is slot 0 also live. */
+    size = t.size;
+    total = t.total;
+    /* Runs that start in the last home slots continue into the slack
+     * after them; one that reaches the slack's end makes it grow. */
     for (i = 0; i < 8; i++) {
-        uint64_t home = i < 5 ? mask - (i % 2) : 0;
+        uint64_t home = i < 5 ? size - 1 - (i % 2) : 0;
         set_tag(i, home << (64 - t.bits) | (i + 1));
         CHECK_INT(add(&t, i), 0);
     }
-    CHECK_INT(t.mask, mask); /* reserved: no growth */
+    CHECK_INT(t.size, size); /* reserved: no growth */
     for (i = 0; i < 8; i++) {
         del(&t, i);
         for (size_t j = 0; j < 8; j++) {
@@ -111,7 +112,83 @@ TEST(test_wraparound)
         }
     }
     CHECK_INT(t.count, 0);
+    /* More entries of the last home slot than the slack holds: the table
+     * may grow, but their top bits keep them in one run at its end. */
+    for (i = 0; i < total; i++) {
+        set_tag(i, UINT64_MAX - i);
+        CHECK_INT(add(&t, i), 0);
+    }
+    CHECK(t.total > t.size + (total - size));
+    for (i = 0; i < total; i++) {
+        CHECK(found(&t, i));
+    }
     cr_tag_index_free(&t);
+}
+
+/* Tags seen by a walk, in order. */
+struct walk_seen {
+    uint64_t tag[N];
+    const struct cr_cert_node *node[N];
+    size_t n;
+};
+
+static bool walk_visit(struct cr_cert_node *n, void *arg)
+{
+    struct walk_seen *w = arg;
+
+    w->node[w->n] = n;
+    w->tag[w->n++] = tags[n - nodes];
+    return w->n < N;
+}
+
+/* The walk is in (tag, digest) order and visits each entry once. */
+static bool walk_sorted(const struct cr_tag_index *t)
+{
+    static struct walk_seen w;
+    size_t i;
+
+    w.n = 0;
+    cr_tag_index_walk(t, walk_visit, &w);
+    if (w.n != t->count) {
+        return false;
+    }
+    for (i = 1; i < w.n; i++) {
+        if (w.tag[i - 1] > w.tag[i] ||
+            (w.tag[i - 1] == w.tag[i] &&
+             memcmp(w.node[i - 1]->digest, w.node[i]->digest,
+                    CR_DIGEST_LEN) >= 0)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+TEST(test_walk_order)
+{
+    struct cr_tag_index t = {0};
+    size_t i;
+
+    /* Inserted backwards, with three entries sharing a tag: they come
+     * out by their digests. */
+    for (i = 0; i < 50; i++) {
+        memset(nodes[i].digest, 0, CR_DIGEST_LEN);
+        set_tag(i, (uint64_t)(50 - i) << 50);
+    }
+    for (i = 10; i < 13; i++) {
+        set_tag(i, 7ull << 50);
+        nodes[i].digest[31] = (unsigned char)(20 - i);
+    }
+    for (i = 0; i < 50; i++) {
+        CHECK_INT(add(&t, i), 0);
+        CHECK(walk_sorted(&t));
+    }
+    del(&t, 11);
+    CHECK(walk_sorted(&t));
+    CHECK(!found(&t, 11) && found(&t, 10) && found(&t, 12));
+    cr_tag_index_free(&t);
+    for (i = 10; i < 13; i++) {
+        nodes[i].digest[31] = 0;
+    }
 }
 
 TEST(test_same_tag)
@@ -230,7 +307,7 @@ TEST(test_random_against_list)
     size_t i, step, count = 0;
 
     /* 17 distinct top bits, 4 of them at the very end of the table: long
-     * runs that merge, and wrap around into the first ones. */
+     * runs that merge, and run on into the slack. */
     for (i = 0; i < N; i++) {
         uint64_t top = (i * 7919) % 17;
         set_tag(i, (top < 13 ? top : 47 + top) << 58 | i);
@@ -252,6 +329,7 @@ TEST(test_random_against_list)
             for (size_t j = 0; j < N; j++) {
                 CHECK(found(&t, j) == in[j]);
             }
+            CHECK(walk_sorted(&t));
         }
     }
     CHECK_INT(t.count, count);
@@ -259,7 +337,8 @@ TEST(test_random_against_list)
         CHECK(found(&t, i) == in[i]);
     }
     /* At most half full, whatever happened. */
-    CHECK(t.count <= (t.mask + 1) / 2);
+    CHECK(t.count <= t.size / 2);
+    CHECK(walk_sorted(&t));
     cr_tag_index_free(&t);
 }
 
@@ -293,7 +372,8 @@ int main(void)
 {
     RUN(test_empty);
     RUN(test_one_home_slot);
-    RUN(test_wraparound);
+    RUN(test_end_of_table);
+    RUN(test_walk_order);
     RUN(test_same_tag);
     RUN(test_find_digest);
     RUN(test_find_der);
