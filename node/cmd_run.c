@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <certraft/deferred_free.h>
+
 #include "commands.h"
 #include "node.h"
 
@@ -48,8 +50,13 @@ int cr_node_run_loop(struct cr_node *node, const struct cr_node_config *c,
     int rv;
 
     uv_loop_init(&loop);
+    if ((rv = cr_deferred_free_start(&loop)) != 0) {
+        fprintf(stderr, "certnode: event loop: %s\n", uv_strerror(rv));
+        return 1;
+    }
     if (cr_node_start(node, &loop, c, bootstrap, err, sizeof err) != 0) {
         fprintf(stderr, "certnode: %s\n", err);
+        cr_deferred_free_stop();
         return 1;
     }
     if (c->unsafe_ack_before_commit) {
@@ -64,6 +71,7 @@ int cr_node_run_loop(struct cr_node *node, const struct cr_node_config *c,
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     rv = node->exit_code;
+    cr_deferred_free_stop();
     cr_node_free(node);
     if (uv_loop_close(&loop) != 0) {
         /* Drain handles closed by the frees above. */
