@@ -71,8 +71,15 @@ static void drain(size_t budget)
 
 static void on_check(uv_check_t *h)
 {
+    size_t pending = df.len - df.head;
+
     (void)h;
-    drain(CR_DEFERRED_FREE_BUDGET);
+    /* A share of the backlog, not only a constant: should each
+     * iteration queue more than the budget, the queue still cannot
+     * grow without bound. */
+    drain(pending / CR_DEFERRED_FREE_SHARE > CR_DEFERRED_FREE_BUDGET
+              ? pending / CR_DEFERRED_FREE_SHARE
+              : CR_DEFERRED_FREE_BUDGET);
 }
 
 static void *heap_malloc(void *data, size_t size)

@@ -5,9 +5,9 @@
  * The same predicates serve the HTTP layer, which fails fast, and
  * apply(), which decides for real at the command's log index. A
  * registered certificate costs its SHA-256, with the probe for its
- * entry overlapped (der_lookup.c); only an unregistered one is parsed, for the join, implicit trust
- * (one probe of the pin index, trust_implicit.c) and client CA
- * (client_ca.c) steps.
+ * entry overlapped (der_lookup.c); only an unregistered one is parsed,
+ * for the join, implicit trust (one probe of the pin index,
+ * trust_implicit.c) and client CA (client_ca.c) steps.
  */
 #include <limits.h>
 #include <stdio.h>

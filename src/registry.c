@@ -2,11 +2,10 @@
  * registry.c - certificate entries and collections.
  *
  * Entries live in two tag indexes (tag_index.c): by binary thumbprint,
- * which is also the thumbprint order that listings and snapshots must
+ * whose order is the thumbprint order that listings and snapshots must
  * show the same on every node, and by a hash of their DER, because every
- * request's authentication looks one up (der_lookup.c); and
- * for listings and snapshots that must come out the same on every node,
- * and in the pin index (pin_index.c) for implicit trust.
+ * request's authentication looks one up (der_lookup.c); and in the pin
+ * index (pin_index.c) for implicit trust.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -37,11 +37,12 @@ static inline int64_t cr_ms_to_s(int64_t ms)
 
 /* One registered certificate: its thumbprint in binary (the key of the
  * registry's by_digest index, whose order is thumbprint order), the
- * public entry, and its place in the pin index: one entry per pin is in the by_pin hash,
- * the others with the same pin hang off it through pin_next. That list's
- * order is insertion order, which differs between a node that applied
- * the log and one that restored a snapshot: readers choose among its
- * members by a total order of their own, never by position. */
+ * public entry, and its place in the pin index: one entry per pin is in
+ * the by_pin hash, the others with the same pin hang off it through
+ * pin_next. That list's order is insertion order, which differs between
+ * a node that applied the log and one that restored a snapshot: readers
+ * choose among its members by a total order of their own, never by
+ * position. */
 struct cr_cert_node {
     unsigned char digest[CR_DIGEST_LEN];
     struct cr_cert_entry e;

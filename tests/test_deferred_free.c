@@ -64,6 +64,17 @@ TEST(test_spread_over_iterations)
                               CR_DEFERRED_FREE_BUDGET);
     CHECK(uv_hrtime() - t0 < 30000000000ull); /* never slept until the timer */
 
+    /* A long queue drains by a share of it per iteration. */
+    for (unsigned i = 0; i < 16 * N; i++) {
+        raft_free(raft_malloc(16));
+    }
+    uv_run(&loop, UV_RUN_ONCE);
+    CHECK_INT(cr_deferred_free_pending(),
+              16 * N - 16 * N / CR_DEFERRED_FREE_SHARE);
+    while (cr_deferred_free_pending() > 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+
     /* Queued at stop: freed there. */
     for (unsigned i = 0; i < 10; i++) {
         raft_free(raft_malloc(32));

@@ -9,9 +9,10 @@
  * held the loop for 80-130 ms (measured with perf: _int_free under
  * page faults), with nothing read, replicated or answered meanwhile.
  * Here a free on the loop thread only queues the pointer; a check handle
- * frees at most CR_DEFERRED_FREE_BUDGET of them after each iteration's
- * poll, and an idle handle keeps the loop from sleeping while some
- * remain. Frees from other threads (raft's pool) happen at once.
+ * frees CR_DEFERRED_FREE_BUDGET of them, or a CR_DEFERRED_FREE_SHARE-th
+ * of the queue when that is more, after each iteration's poll, and an
+ * idle handle keeps the loop from sleeping while some remain. Frees
+ * from other threads (raft's pool) happen at once.
  */
 #ifndef CERTRAFT_DEFERRED_FREE_H
 #define CERTRAFT_DEFERRED_FREE_H
@@ -20,8 +21,11 @@
 
 #include <uv.h>
 
-/* Buffers freed per loop iteration: ~1 ms even when each faults. */
+/* Buffers freed per loop iteration: ~1 ms even when each faults ... */
 #define CR_DEFERRED_FREE_BUDGET 512u
+/* ... or 1/16 of the queue when that is more (a snapshot at the largest
+ * spacing releases ~128k entries: 8k in the first iteration). */
+#define CR_DEFERRED_FREE_SHARE 16u
 
 /* Install the heap for the calling thread's loop @loop (one per process:
  * raft's heap is global). 0, or a libuv error code (nothing installed). */
