@@ -314,7 +314,7 @@ t "replace-cert: unreadable --file" replace_unreadable
 
 gen_out_missing() {
     run --url https://127.0.0.1:1 "${DUMMY[@]}" certs generate --name n --out "$TMP/absent-dir"
-    want_rc 1 && want_err_lines 1 && want_err "^certctl: --out '.*absent-dir': No such file"
+    want_rc 1 && want_err_lines 1 && want_err "^certctl: --out '.*absent-dir': no such directory \\(give an existing directory"
 }
 t "generate: --out must be a directory" gen_out_missing
 

@@ -613,7 +613,7 @@ static unsigned mode_of(const char *path)
 TEST(write_new_files)
 {
     char *dir = temp_dir();
-    char a[128], b[128], c[128], target[160], err[512];
+    char a[128], b[128], c[128], target[160], err[512], path_missing[160];
     char *text;
     mode_t old = umask(022);
 
@@ -672,6 +672,9 @@ TEST(write_new_files)
     CHECK_INT(certctl_check_dir(dir, "--out", err, sizeof(err)), 0);
     CHECK_INT(certctl_check_dir(b, "--out", err, sizeof(err)), -1);
     CHECK(strstr(err, "is not a directory") != NULL);
+    snprintf(path_missing, sizeof path_missing, "%s/none.pfx", dir);
+    CHECK_INT(certctl_check_dir(path_missing, "--out", err, sizeof(err)), -1);
+    CHECK(strstr(err, "no such directory") != NULL);
 
     unlink(a);
     unlink(b);

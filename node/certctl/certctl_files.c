@@ -50,7 +50,17 @@ int certctl_check_dir(const char *dir, const char *what, char *err, size_t errle
     struct stat st;
 
     if (stat(dir, &st) != 0) {
-        snprintf(err, errlen, "%s '%.200s': %s", what, dir, strerror(errno));
+        if (errno == ENOENT) {
+            /* Said plainly: a file name given here (x.pfx) is a common
+             * slip, and "No such file or directory" reads as a bug. */
+            snprintf(err, errlen,
+                     "%s '%.200s': no such directory (give an existing "
+                     "directory; the files are named after --name)",
+                     what, dir);
+        } else {
+            snprintf(err, errlen, "%s '%.200s': %s", what, dir,
+                     strerror(errno));
+        }
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
