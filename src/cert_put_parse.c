@@ -19,13 +19,7 @@
 #include <string.h>
 
 #include "apply_internal.h"
-
-static enum cr_status member_error(struct cr_error *err, size_t i,
-                                   const struct cr_error *why)
-{
-    return cr_error_set(err, why->status, "certificate %zu of the upload: %s",
-                        i + 1, why->msg);
-}
+#include "x509_internal.h"
 
 void cr_cert_put_parsed_free(struct cr_command *cmd)
 {
@@ -75,7 +69,7 @@ enum cr_status cr_cert_put_member(const struct cr_command *cmd, size_t i,
 
     if (cmd->u.cert_put.parsed == NULL) {
         if (cr_cert_info_from_der(der->der, der->len, out, &why) != CR_OK) {
-            return member_error(err, i, &why);
+            return cr_upload_member_error(err, i, &why);
         }
         return CR_OK;
     }

@@ -19,6 +19,13 @@
 
 #include "x509_internal.h"
 
+enum cr_status cr_upload_member_error(struct cr_error *err, size_t i,
+                                      const struct cr_error *why)
+{
+    return cr_error_set(err, why->status, "certificate %zu of the upload: %s",
+                        i + 1, why->msg);
+}
+
 static enum cr_status der_append_x509(struct cr_der_list *out, X509 *x)
 {
     unsigned char *der = NULL;
@@ -293,9 +300,7 @@ static enum cr_status bundle_to_list(struct bundle *b, struct cr_der_list *out,
             struct cr_error why;
             if (cr_cert_info_from_x509(x, d->der, d->len,
                                        &parsed[out->n - 1], &why) != CR_OK) {
-                return cr_error_set(err, why.status,
-                                    "certificate %zu of the upload: %s",
-                                    out->n, why.msg);
+                return cr_upload_member_error(err, out->n - 1, &why);
             }
         }
     }

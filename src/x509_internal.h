@@ -76,4 +76,10 @@ const EVP_MD *cr_md_sha1(void);
 /* The last OpenSSL error as text for a message; pops the queue. */
 const char *cr_openssl_reason(char *buf, size_t size);
 
+/* @err = "certificate <@i + 1> of the upload: <why>", with why's status:
+ * the one wording for a member of a multi-certificate upload, whether
+ * the leader's parse or apply() refused it. */
+enum cr_status cr_upload_member_error(struct cr_error *err, size_t i,
+                                      const struct cr_error *why);
+
 #endif /* CERTRAFT_SRC_X509_INTERNAL_H */
